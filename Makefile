@@ -1,0 +1,33 @@
+# Conflux: every entry point a developer or CI needs. `make help` lists them.
+SHELL := /bin/bash
+VITEST := npx vitest run
+
+.PHONY: help install build typecheck test test-fast sim-long cluster bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+node_modules/.package-lock.json: package-lock.json
+	npm ci
+
+install: node_modules/.package-lock.json ## install dependencies (npm ci)
+
+build: install ## compile TypeScript to dist/
+	npx tsc -p tsconfig.build.json
+
+typecheck: install ## type-check everything, tests included
+	npx tsc -p tsconfig.json --noEmit
+
+test: build typecheck ## the whole test suite with coverage; ends with "N passed, N failed"
+	@mkdir -p test-results
+	@set +e; $(VITEST) --coverage --reporter=default --reporter=json --outputFile.json=test-results/vitest.json; rc=$$?; \
+	  node test/support/summary.mjs test-results/vitest.json; exit $$rc
+
+test-fast: build ## unit tests only, no coverage
+	$(VITEST) node operator
+
+sim-long: build ## the long simulator run (SIM_SEEDS=100000 by default)
+	SIM_SEEDS=$${SIM_SEEDS:-100000} $(VITEST) test/sim
+
+clean: ## remove build output and local data
+	rm -rf dist coverage test-results .local-cluster

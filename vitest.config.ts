@@ -1,0 +1,22 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    // `*.case.ts` files are shared suites (conformance), imported by the tests that run them.
+    include: ['node/**/*.test.ts', 'operator/**/*.test.ts', 'test/**/*.test.ts'],
+    exclude: ['**/node_modules/**', 'dist/**'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Two cores: real-process tests must not starve each other.
+    pool: 'forks',
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    coverage: {
+      provider: 'v8',
+      include: ['node/src/**/*.ts', 'operator/src/**/*.ts'],
+      exclude: ['**/*.test.ts'],
+      reporter: ['text-summary', 'json-summary'],
+      reportsDirectory: 'coverage',
+      thresholds: { lines: 80 },
+    },
+  },
+});
