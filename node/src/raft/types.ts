@@ -88,7 +88,10 @@ export type Message =
   | (Envelope & {
       type: 'append_resp';
       success: boolean;
-      /** On success: the last index the follower now holds that matches the leader. */
+      /**
+       * On success: the last index the follower now holds that matches the leader.
+       * On rejection: the `prevIndex` that was rejected (lets the leader ignore stale rejections).
+       */
       matchIndex: number;
       /**
        * On rejection, a hint for fast backtracking (§5.3, "the follower can include the term of

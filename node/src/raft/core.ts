@@ -1,0 +1,900 @@
+// RaftCore: the Raft protocol as a deterministic state machine (etcd-raft's RawNode idea).
+//
+// Inputs: tick(), step(message), propose(data), changeMembership(), readIndex(), transferLeadership(),
+// and the driver's reports (persisted, snapshotTaken, reportSnapshot, reportUnreachable).
+// Output: takeActions(), an ordered list whose ordering rules are written on `Action` (types.ts).
+// No clocks, sockets, disk or global randomness in here: the driver does all of that.
+import type { RaftConfig, RaftInitialState } from './config.js';
+import { RaftLog } from './log.js';
+import {
+  applyChange,
+  decodeMembership,
+  emptyMembership,
+  encodeMembership,
+  findMember,
+  isVoter,
+  voters,
+  type MembershipChange,
+} from './membership.js';
+import { Progress, type ProgressState } from './progress.js';
+import { isMajority, quorumIndex, voteOutcome } from './quorum.js';
+import type { Action, Entry, HardState, Membership, Message, NodeId, RaftEvent, Role, SnapshotMeta } from './types.js';
+import { messageProblem } from './validate.js';
+
+export type RefusalCode =
+  | 'not_leader'
+  | 'transfer_in_progress'
+  | 'change_in_progress'
+  | 'unknown_member'
+  | 'invalid'
+  | 'not_caught_up';
+
+export type ProposeResult =
+  | { ok: true; index: number; term: number }
+  | { ok: false; code: RefusalCode; leaderId: NodeId | null; message: string };
+
+export type TransferResult = { ok: true; to: NodeId } | { ok: false; code: RefusalCode; leaderId: NodeId | null; message: string };
+
+export interface PeerStatus {
+  match: number;
+  next: number;
+  state: ProgressState;
+  recentActive: boolean;
+}
+
+export interface RaftStatus {
+  id: NodeId;
+  clusterId: string;
+  role: Role;
+  term: number;
+  vote: NodeId | null;
+  leaderId: NodeId | null;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  snapshotIndex: number;
+  membership: Membership;
+  /** Only on the leader: its view of every other member. */
+  progress: Record<NodeId, PeerStatus>;
+  transferring: NodeId | null;
+}
+
+type MessageBody = DistributiveOmit<Message, 'clusterId' | 'from' | 'fromIncarnation' | 'to' | 'toIncarnation' | 'term'>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+interface PendingRead {
+  id: number;
+  index: number;
+  /** The heartbeat round that must be acknowledged by a quorum before the read is safe. */
+  seq: number;
+}
+
+export class RaftCore {
+  private readonly cfg: RaftConfig;
+  private readonly id: NodeId;
+  private clusterId: string;
+
+  // Persistent state (Figure 2). Invariant: changes to term/vote reach disk before any message
+  // that depends on them leaves (termVoteDirty routes messages behind the persist barrier).
+  private term: number;
+  private vote: NodeId | null;
+  private termVoteDirty = false;
+
+  private role: Role = 'follower';
+  private leaderId: NodeId | null = null;
+  private readonly log: RaftLog;
+  private membership: Membership;
+  /** Index of the config entry that produced `membership` (snapshot index if it came from one). */
+  private configIndex: number;
+
+  private now = 0;
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTicks = 0;
+  private votes = new Map<NodeId, boolean>();
+  private progress = new Map<NodeId, Progress>();
+
+  // Leader-only bookkeeping.
+  private pendingConfIndex = 0;
+  private leadTransferee: NodeId | null = null;
+  private transferElapsed = 0;
+  private broadcastPending = false;
+  private readSeq = 0;
+  private readBroadcastPending = false;
+  private pendingReads: PendingRead[] = [];
+  private readsAwaitingCommit: number[] = [];
+
+  private snapshotInProgress = false;
+  private snapshotRequested = false;
+
+  // Output, assembled in order by takeActions().
+  private early: Action[] = [];
+  private install: SnapshotMeta | null = null;
+  private late: Action[] = [];
+  private post: Action[] = [];
+
+  constructor(config: RaftConfig, initial: RaftInitialState) {
+    this.cfg = config;
+    this.id = config.id;
+    this.clusterId = config.clusterId;
+    this.term = initial.hardState.term;
+    this.vote = initial.hardState.vote;
+    this.log = new RaftLog(initial.snapshot, initial.entries, initial.hardState.commit, initial.applied);
+    const lastConfig = this.log.lastConfigEntry();
+    this.membership = lastConfig ? decodeMembership(lastConfig.data) : (initial.snapshot?.membership ?? emptyMembership);
+    this.configIndex = lastConfig?.index ?? initial.snapshot?.index ?? 0;
+    this.resetElectionTimer();
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /** One logical clock tick. The driver calls it every heartbeat interval / heartbeatTicks. */
+  tick(): void {
+    this.now++;
+    if (this.role === 'leader') {
+      this.electionElapsed++;
+      this.heartbeatElapsed++;
+      if (this.leadTransferee !== null && ++this.transferElapsed >= this.cfg.electionTicksMin) {
+        this.leadTransferee = null; // the target did not take over in time: accept proposals again
+      }
+      if (this.electionElapsed >= this.cfg.electionTicksMin) {
+        this.electionElapsed = 0;
+        if (!this.checkQuorum()) return;
+      }
+      if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
+        this.heartbeatElapsed = 0;
+        this.broadcastHeartbeat();
+      }
+      return;
+    }
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.randomizedElectionTicks && isVoter(this.membership, this.id)) {
+      this.campaign('pre-vote');
+    }
+  }
+
+  /** A message from a peer. Bad or foreign messages are refused with an event, never thrown. */
+  step(raw: Message): void {
+    const problem = messageProblem(raw);
+    if (problem !== null) {
+      const from = typeof (raw as { from?: unknown })?.from === 'string' ? (raw as { from: string }).from : '?';
+      this.refuse(from, 'malformed', problem);
+      return;
+    }
+    const m = raw;
+    if (m.to !== this.id) {
+      this.refuse(m.from, 'malformed', `addressed to ${m.to}, this is ${this.id}`);
+      return;
+    }
+    if (m.clusterId !== this.clusterId) {
+      const fromLeader = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot';
+      if (this.clusterId === '' && fromLeader && m.toIncarnation === this.cfg.incarnation) {
+        // A node that waited to be added learns its cluster from the first leader that adds it.
+        this.clusterId = m.clusterId;
+        this.early.push({ kind: 'adopt-cluster-id', clusterId: m.clusterId });
+      } else {
+        this.refuse(m.from, 'cluster_mismatch', `message for cluster ${m.clusterId || '(none)'}, this node is in ${this.clusterId || '(none)'}`);
+        return;
+      }
+    }
+    if (m.toIncarnation !== '' && m.toIncarnation !== this.cfg.incarnation) {
+      this.refuse(m.from, 'incarnation_mismatch', `addressed to incarnation ${m.toIncarnation}, this data directory is ${this.cfg.incarnation}`);
+      return;
+    }
+    const sender = findMember(this.membership, m.from);
+    if (sender && sender.incarnation !== '' && m.fromIncarnation !== sender.incarnation) {
+      this.refuse(m.from, 'incarnation_mismatch', `sender is incarnation ${m.fromIncarnation}, the member is ${sender.incarnation}`);
+      return;
+    }
+
+    if (m.term > this.term) {
+      if (m.type === 'vote' && !m.transfer && this.inLeaderLease()) {
+        // §4.2.3 (thesis): a server that heard from a leader recently ignores vote requests, so
+        // a removed or partitioned node cannot force an election.
+        return;
+      }
+      const keepsTerm = (m.type === 'vote' && m.preVote) || (m.type === 'vote_resp' && m.preVote && m.granted);
+      if (!keepsTerm) {
+        const leader = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot' ? m.from : null;
+        this.becomeFollower(m.term, leader);
+      }
+    } else if (m.term < this.term) {
+      if (m.type === 'append' || m.type === 'heartbeat') {
+        // A stale leader (e.g. back from a partition): our answer carries our term and deposes it.
+        // Without this, pre-vote would keep our higher term from ever reaching it.
+        this.reply(m, { type: 'append_resp', success: false, matchIndex: m.type === 'append' ? m.prevIndex : 0, rejectHint: null });
+      } else if (m.type === 'vote' && m.preVote) {
+        this.reply(m, { type: 'vote_resp', preVote: true, granted: false });
+      }
+      return;
+    }
+
+    if (this.role === 'leader' && sender && sender.incarnation === '' && m.fromIncarnation !== '') {
+      // Static bootstrap: pin the incarnation so that a wiped node can never pass for this member.
+      this.changeMembership({ type: 'pin-incarnation', id: m.from, incarnation: m.fromIncarnation });
+    }
+
+    switch (m.type) {
+      case 'vote':
+        this.handleVote(m);
+        return;
+      case 'vote_resp':
+        this.handleVoteResponse(m);
+        return;
+      case 'append':
+      case 'heartbeat':
+      case 'snapshot':
+        if (this.role === 'leader') return; // same term, two leaders: impossible (§5.2); ignore
+        if (this.role !== 'follower' || this.leaderId !== m.from) this.becomeFollower(this.term, m.from);
+        this.electionElapsed = 0;
+        if (m.type === 'append') this.handleAppend(m);
+        else if (m.type === 'heartbeat') this.handleHeartbeat(m);
+        else this.handleSnapshot(m);
+        return;
+      case 'append_resp':
+        this.handleAppendResponse(m);
+        return;
+      case 'heartbeat_resp':
+        this.handleHeartbeatResponse(m);
+        return;
+      case 'timeout_now':
+        // Thesis §3.10: the leader asks us to start an election now, skipping pre-vote.
+        if (isVoter(this.membership, this.id)) this.campaign('transfer');
+        return;
+    }
+  }
+
+  /** Append a client command. Only the leader accepts; the driver forwards otherwise. */
+  propose(data: Uint8Array): ProposeResult {
+    const refused = this.refuseUnlessLeader();
+    if (refused) return refused;
+    return this.appendEntry('normal', data);
+  }
+
+  /**
+   * One single-server membership change (thesis §4.1), only when the previous one is committed and
+   * the leader has committed an entry of its own term (the fix for the single-server bug, Ongaro
+   * 2015 raft-dev post "bug in single-server membership changes").
+   */
+  changeMembership(change: MembershipChange): ProposeResult {
+    const refused = this.refuseUnlessLeader();
+    if (refused) return refused;
+    if (this.pendingConfIndex > this.log.commit || this.log.term(this.log.commit) !== this.term) {
+      return this.refusal('change_in_progress', 'a membership change is still in flight');
+    }
+    if (change.type === 'promote') {
+      const pr = this.progress.get(change.id);
+      const member = findMember(this.membership, change.id);
+      if (member?.role === 'learner' && pr && pr.match + this.cfg.promoteLagEntriesMax < this.log.lastIndex()) {
+        return this.refusal('not_caught_up', `learner ${change.id} is ${this.log.lastIndex() - pr.match} entries behind`);
+      }
+    }
+    const outcome = applyChange(this.membership, change);
+    if (!outcome.ok) return this.refusal(outcome.code, outcome.message);
+    if (outcome.noop) return { ok: true, index: this.configIndex, term: this.log.term(this.configIndex) ?? this.term };
+    const result = this.appendEntry('config', encodeMembership(outcome.next));
+    if (result.ok) {
+      this.pendingConfIndex = result.index;
+      this.adoptMembership(outcome.next, result.index);
+    }
+    return result;
+  }
+
+  /**
+   * ReadIndex (thesis §6.4): remember the commit index, confirm leadership with a heartbeat round
+   * acknowledged by a quorum, then the read may be served once applied reaches that index.
+   * The answer comes later as a `read-ready` or `read-failed` action carrying `id`.
+   */
+  readIndex(id: number): { ok: true } | { ok: false; code: 'not_leader'; leaderId: NodeId | null } {
+    if (this.role !== 'leader') return { ok: false, code: 'not_leader', leaderId: this.leaderId };
+    if (this.log.term(this.log.commit) !== this.term) {
+      // Until the leader commits its blank entry it does not know the true commit index (§6.4 step 1).
+      this.readsAwaitingCommit.push(id);
+      return { ok: true };
+    }
+    this.registerRead(id);
+    return { ok: true };
+  }
+
+  /** Hand leadership to `to`, or to the most caught-up voter (thesis §3.10). */
+  transferLeadership(to?: NodeId): TransferResult {
+    if (this.role !== 'leader') return { ok: false, code: 'not_leader', leaderId: this.leaderId, message: 'not the leader' };
+    const target = to ?? this.mostCaughtUpVoter();
+    if (target === null) return { ok: false, code: 'invalid', leaderId: this.id, message: 'no other voter to transfer to' };
+    if (target === this.id) return { ok: true, to: this.id };
+    if (!isVoter(this.membership, target)) {
+      return { ok: false, code: 'invalid', leaderId: this.id, message: `${target} is not a voter` };
+    }
+    this.leadTransferee = target;
+    this.transferElapsed = 0;
+    const pr = this.progress.get(target)!;
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(target);
+    else this.replicateTo(target, false);
+    return { ok: true, to: target };
+  }
+
+  /** The driver made the log durable through `index` (whose entry has `term`). */
+  persisted(index: number, term: number): void {
+    if (this.log.term(index) !== term) return; // overwritten meanwhile: that write no longer counts
+    if (index > this.log.stable) this.log.stable = Math.min(index, this.log.persistEmitted);
+    if (this.role === 'leader') this.maybeCommit();
+  }
+
+  /** The driver took a snapshot (after a `take-snapshot` action, or on request). */
+  snapshotTaken(meta: SnapshotMeta): void {
+    this.snapshotInProgress = false;
+    if (meta.index <= (this.log.snapshot?.index ?? 0)) return;
+    this.log.snapshot = meta;
+    const compactTo = Math.min(meta.index - this.cfg.compactionKeepEntries, this.log.applied);
+    if (compactTo >= this.log.firstIndex()) {
+      this.log.compact(compactTo);
+      this.post.push({ kind: 'compact-log', index: compactTo });
+    }
+  }
+
+  /** Ask for a snapshot now (admin API), whatever the entry count. */
+  requestSnapshot(): void {
+    this.snapshotRequested = true;
+  }
+
+  /** A `send-snapshot` action finished (ok) or failed. */
+  reportSnapshot(to: NodeId, ok: boolean): void {
+    const pr = this.progress.get(to);
+    if (!pr || pr.state !== 'snapshot') return;
+    pr.becomeProbe();
+    if (!ok) pr.next = pr.match + 1;
+    // Wait for the follower's answer (or the next heartbeat answer) before probing again.
+    pr.probeSent = true;
+  }
+
+  /** The transport could not reach `to`: stop streaming optimistically. */
+  reportUnreachable(to: NodeId): void {
+    const pr = this.progress.get(to);
+    if (pr?.state === 'replicate') pr.becomeProbe();
+  }
+
+  // ---------------------------------------------------------------- output
+
+  hasActions(): boolean {
+    return (
+      this.early.length > 0 ||
+      this.install !== null ||
+      this.late.length > 0 ||
+      this.post.length > 0 ||
+      this.termVoteDirty ||
+      this.broadcastPending ||
+      this.readBroadcastPending ||
+      this.snapshotRequested ||
+      this.log.persistEmitted < this.log.lastIndex() ||
+      Math.min(this.log.commit, this.log.persistEmitted) > this.log.applied
+    );
+  }
+
+  /** Drain what the driver must do, in order (see `Action` for the ordering rules). */
+  takeActions(): Action[] {
+    if (this.readBroadcastPending) {
+      this.readBroadcastPending = false;
+      this.readSeq++;
+      this.broadcastHeartbeat();
+    }
+    if (this.broadcastPending) {
+      this.broadcastPending = false;
+      for (const to of this.progress.keys()) this.replicateTo(to, true);
+    }
+    const out: Action[] = this.early;
+    if (this.install) out.push({ kind: 'install-snapshot', meta: this.install });
+    const entries = this.log.takeUnpersisted();
+    if (entries.length > 0 || this.termVoteDirty) {
+      out.push({ kind: 'persist', hardState: this.hardState(), entries });
+      this.termVoteDirty = false;
+    }
+    out.push(...this.late);
+    const applicable = this.log.takeApplicable();
+    if (applicable.length > 0) out.push({ kind: 'apply', entries: applicable });
+    out.push(...this.post);
+    const sinceSnapshot = this.log.applied - (this.log.snapshot?.index ?? 0);
+    if (!this.snapshotInProgress && this.log.applied > 0 && (this.snapshotRequested || sinceSnapshot >= this.cfg.snapshotEntries)) {
+      this.snapshotInProgress = true;
+      this.snapshotRequested = false;
+      out.push({ kind: 'take-snapshot', index: this.log.applied });
+    }
+    this.early = [];
+    this.install = null;
+    this.late = [];
+    this.post = [];
+    return out;
+  }
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.commit };
+  }
+
+  status(): RaftStatus {
+    const progress: Record<NodeId, PeerStatus> = {};
+    for (const [id, pr] of this.progress) {
+      progress[id] = { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive };
+    }
+    return {
+      id: this.id,
+      clusterId: this.clusterId,
+      role: this.role,
+      term: this.term,
+      vote: this.vote,
+      leaderId: this.leaderId,
+      commit: this.log.commit,
+      applied: this.log.applied,
+      lastIndex: this.log.lastIndex(),
+      snapshotIndex: this.log.snapshot?.index ?? 0,
+      membership: this.membership,
+      progress,
+      transferring: this.leadTransferee,
+    };
+  }
+
+  /** Entry at `index` if it is still in memory (the driver uses it to answer forwarded proposals). */
+  entryAt(index: number): Entry | undefined {
+    return index >= this.log.firstIndex() ? this.log.entry(index) : undefined;
+  }
+
+  // ---------------------------------------------------------------- roles
+
+  private becomeFollower(term: number, leader: NodeId | null): void {
+    const wasLeader = this.role === 'leader';
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = null;
+      this.termVoteDirty = true;
+    }
+    const changed = this.role !== 'follower' || this.leaderId !== leader;
+    this.role = 'follower';
+    this.setLeader(leader);
+    this.electionElapsed = 0;
+    this.resetElectionTimer();
+    this.votes.clear();
+    if (wasLeader) this.dropLeaderState();
+    if (changed) this.emit({ type: 'role-changed', role: 'follower', term: this.term, leaderId: leader });
+  }
+
+  private campaign(kind: 'pre-vote' | 'election' | 'transfer'): void {
+    if (kind === 'pre-vote') {
+      // §9.6: ask first whether we could win, without disturbing anyone's term.
+      this.role = 'pre-candidate';
+      this.setLeader(null);
+      this.emit({ type: 'role-changed', role: 'pre-candidate', term: this.term, leaderId: null });
+    } else {
+      this.term++;
+      this.vote = this.id;
+      this.termVoteDirty = true;
+      this.role = 'candidate';
+      this.setLeader(null);
+      this.emit({ type: 'role-changed', role: 'candidate', term: this.term, leaderId: null });
+    }
+    this.electionElapsed = 0;
+    this.resetElectionTimer();
+    this.votes = new Map([[this.id, true]]);
+    if (voteOutcome(voters(this.membership), this.votes) === 'won') {
+      this.onElectionWon(kind === 'pre-vote');
+      return;
+    }
+    const preVote = kind === 'pre-vote';
+    for (const to of voters(this.membership)) {
+      if (to === this.id) continue;
+      this.send(to, {
+        type: 'vote',
+        preVote,
+        transfer: kind === 'transfer',
+        lastLogIndex: this.log.lastIndex(),
+        lastLogTerm: this.log.lastTerm(),
+      }, preVote ? this.term + 1 : this.term);
+    }
+  }
+
+  private onElectionWon(preVote: boolean): void {
+    if (preVote) this.campaign('election');
+    else this.becomeLeader();
+  }
+
+  private becomeLeader(): void {
+    this.role = 'leader';
+    this.setLeader(this.id);
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.leadTransferee = null;
+    this.progress.clear();
+    for (const member of this.membership.members) {
+      if (member.id !== this.id) this.progress.set(member.id, new Progress(this.log.lastIndex() + 1, this.cfg.maxInflightAppends));
+    }
+    // An uncommitted config entry may sit in our log: no new change until our own entry commits.
+    this.pendingConfIndex = this.log.lastIndex();
+    this.emit({ type: 'role-changed', role: 'leader', term: this.term, leaderId: this.id });
+    // §5.4.2 / §8: commit an entry of our term so that earlier entries commit and reads are safe.
+    this.appendEntry('blank', new Uint8Array(0));
+  }
+
+  private dropLeaderState(): void {
+    this.progress.clear();
+    this.leadTransferee = null;
+    this.broadcastPending = false;
+    this.readBroadcastPending = false;
+    for (const r of this.pendingReads) this.post.push({ kind: 'read-failed', id: r.id, reason: 'lost_leadership' });
+    for (const id of this.readsAwaitingCommit) this.post.push({ kind: 'read-failed', id, reason: 'lost_leadership' });
+    this.pendingReads = [];
+    this.readsAwaitingCommit = [];
+  }
+
+  private setLeader(leader: NodeId | null): void {
+    if (this.leaderId !== leader) {
+      this.leaderId = leader;
+      this.emit({ type: 'leader-changed', term: this.term, leaderId: leader });
+    }
+  }
+
+  /** Check quorum (thesis §6.2): a leader that has not heard from a majority steps down. */
+  private checkQuorum(): boolean {
+    const vs = voters(this.membership);
+    let active = 0;
+    for (const v of vs) {
+      if (v === this.id || this.progress.get(v)?.recentActive) active++;
+    }
+    for (const pr of this.progress.values()) pr.recentActive = false;
+    if (vs.length > 0 && !isMajority(active, vs.length)) {
+      this.becomeFollower(this.term, null);
+      return false;
+    }
+    return true;
+  }
+
+  private inLeaderLease(): boolean {
+    return this.leaderId !== null && this.electionElapsed < this.cfg.electionTicksMin;
+  }
+
+  private resetElectionTimer(): void {
+    this.randomizedElectionTicks = this.cfg.rng.int(this.cfg.electionTicksMin, this.cfg.electionTicksMax);
+  }
+
+  // ---------------------------------------------------------------- elections
+
+  private handleVote(m: Extract<Message, { type: 'vote' }>): void {
+    const canVote =
+      this.vote === m.from || (this.vote === null && this.leaderId === null) || (m.preVote && m.term > this.term);
+    if (canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm)) {
+      // A granted pre-vote answers in the requester's future term so that it is not taken as stale.
+      this.reply(m, { type: 'vote_resp', preVote: m.preVote, granted: true }, m.term);
+      if (!m.preVote) {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+        this.termVoteDirty = true;
+      }
+    } else {
+      this.reply(m, { type: 'vote_resp', preVote: m.preVote, granted: false });
+    }
+  }
+
+  private handleVoteResponse(m: Extract<Message, { type: 'vote_resp' }>): void {
+    const expecting = m.preVote ? this.role === 'pre-candidate' : this.role === 'candidate';
+    if (!expecting) return;
+    this.votes.set(m.from, m.granted);
+    const outcome = voteOutcome(voters(this.membership), this.votes);
+    if (outcome === 'won') this.onElectionWon(m.preVote);
+    else if (outcome === 'lost') this.becomeFollower(this.term, null);
+  }
+
+  // ---------------------------------------------------------------- replication, follower side
+
+  private handleAppend(m: Extract<Message, { type: 'append' }>): void {
+    if (m.prevIndex < this.log.commit) {
+      // Everything up to our commit index is already ours; say so and let the leader skip ahead.
+      this.reply(m, { type: 'append_resp', success: true, matchIndex: this.log.commit, rejectHint: null });
+      return;
+    }
+    if (!this.log.matchTerm(m.prevIndex, m.prevTerm)) {
+      // §5.3 consistency check failed; hint where our log could match to skip a term at a time.
+      const hintIndex = this.log.findConflictByTerm(Math.min(m.prevIndex, this.log.lastIndex()), m.prevTerm);
+      this.reply(m, {
+        type: 'append_resp',
+        success: false,
+        matchIndex: m.prevIndex,
+        rejectHint: { index: hintIndex, term: this.log.term(hintIndex) ?? 0 },
+      });
+      return;
+    }
+    const truncatedAt = this.log.mergeFrom(m.entries);
+    this.onLogChanged(m.entries, truncatedAt);
+    const lastNew = m.prevIndex + m.entries.length;
+    this.advanceFollowerCommit(Math.min(m.commit, lastNew));
+    // Sent behind the persist barrier: we acknowledge only what is durable (Figure 2).
+    this.reply(m, { type: 'append_resp', success: true, matchIndex: lastNew, rejectHint: null });
+  }
+
+  private handleHeartbeat(m: Extract<Message, { type: 'heartbeat' }>): void {
+    this.advanceFollowerCommit(Math.min(m.commit, this.log.lastIndex()));
+    this.reply(m, { type: 'heartbeat_resp', readSeq: m.readSeq });
+  }
+
+  private handleSnapshot(m: Extract<Message, { type: 'snapshot' }>): void {
+    const meta = m.meta;
+    if (meta.index <= this.log.commit) {
+      this.reply(m, { type: 'append_resp', success: true, matchIndex: this.log.commit, rejectHint: null });
+      return;
+    }
+    if (this.log.matchTerm(meta.index, meta.term)) {
+      // We already hold the snapshot's last entry: our log is a superset, just commit up to it.
+      this.advanceFollowerCommit(meta.index);
+      this.reply(m, { type: 'append_resp', success: true, matchIndex: meta.index, rejectHint: null });
+      return;
+    }
+    this.log.restore(meta);
+    this.install = meta;
+    this.snapshotInProgress = false;
+    this.setMembership(meta.membership, meta.index);
+    this.reply(m, { type: 'append_resp', success: true, matchIndex: meta.index, rejectHint: null });
+  }
+
+  private advanceFollowerCommit(index: number): void {
+    if (index > this.log.commit) this.log.commit = index;
+  }
+
+  /** Configs take effect as soon as they are in the log (thesis §4.1), and revert on truncation. */
+  private onLogChanged(incoming: Entry[], truncatedAt: number | null): void {
+    if (truncatedAt !== null && truncatedAt <= this.configIndex) {
+      const e = this.log.lastConfigEntry();
+      this.setMembership(e ? decodeMembership(e.data) : (this.log.snapshot?.membership ?? emptyMembership), e?.index ?? 0);
+    }
+    for (let i = incoming.length - 1; i >= 0; i--) {
+      const e = incoming[i]!;
+      if (e.kind === 'config' && e.index > this.configIndex && this.log.matchTerm(e.index, e.term)) {
+        this.setMembership(decodeMembership(e.data), e.index);
+        break;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- replication, leader side
+
+  private appendEntry(kind: Entry['kind'], data: Uint8Array): ProposeResult {
+    const entry: Entry = { index: this.log.lastIndex() + 1, term: this.term, kind, data };
+    this.log.push(entry);
+    this.broadcastPending = true;
+    return { ok: true, index: entry.index, term: entry.term };
+  }
+
+  /** Send as much as the follower's window allows. `allowEmpty` sends an empty append (probe/commit). */
+  private replicateTo(to: NodeId, allowEmpty: boolean): void {
+    const pr = this.progress.get(to);
+    if (!pr) return;
+    let empty = allowEmpty;
+    while (pr.canSend()) {
+      if (!this.sendAppend(to, pr, empty)) return;
+      empty = false;
+      if (pr.state !== 'replicate' || pr.next > this.log.lastIndex()) return;
+    }
+  }
+
+  private sendAppend(to: NodeId, pr: Progress, allowEmpty: boolean): boolean {
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    if (prevTerm === null) {
+      this.sendSnapshot(to, pr);
+      return false;
+    }
+    const entries = pr.next <= this.log.lastIndex() ? this.log.slice(pr.next, this.cfg.maxEntriesPerAppend, this.cfg.maxBytesPerAppend) : [];
+    // An empty append only carries the commit index; while appends are in flight their answers
+    // keep things moving, and an empty one racing them would be rejected as a gap.
+    if (entries.length === 0 && pr.state === 'replicate' && (!allowEmpty || pr.inflight.length > 0)) return false;
+    this.send(to, { type: 'append', prevIndex, prevTerm, entries, commit: this.log.commit });
+    pr.sent(prevIndex + entries.length, entries.length);
+    return true;
+  }
+
+  private sendSnapshot(to: NodeId, pr: Progress): void {
+    const snap = this.log.snapshot;
+    if (snap === null) return; // cannot happen: the log is only compacted behind a snapshot
+    pr.becomeSnapshot(snap.index);
+    this.post.push({ kind: 'send-snapshot', to, toIncarnation: this.incarnationOf(to), meta: snap });
+  }
+
+  private handleAppendResponse(m: Extract<Message, { type: 'append_resp' }>): void {
+    if (this.role !== 'leader') return;
+    const pr = this.progress.get(m.from);
+    if (!pr) return;
+    pr.recentActive = true;
+    pr.lastHeardTick = this.now;
+    if (m.success) {
+      if (pr.acked(m.matchIndex)) this.maybeCommit();
+      if (this.role !== 'leader') return; // committing our own removal stepped us down
+      if (this.leadTransferee === m.from && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
+      this.replicateTo(m.from, false);
+      return;
+    }
+    // A rejection: ignore stale ones (duplicates, or answers to probes we have moved past).
+    if (pr.state === 'replicate' && m.matchIndex <= pr.match) return;
+    if (pr.state === 'probe' && m.matchIndex !== pr.next - 1) return;
+    if (pr.state === 'snapshot') return;
+    const hinted = m.rejectHint ? this.log.findConflictByTerm(m.rejectHint.index, m.rejectHint.term) + 1 : m.matchIndex;
+    if (pr.state === 'replicate') pr.becomeProbe();
+    pr.next = Math.max(Math.min(m.matchIndex, hinted), pr.match + 1);
+    pr.probeSent = false;
+    this.replicateTo(m.from, true);
+  }
+
+  private handleHeartbeatResponse(m: Extract<Message, { type: 'heartbeat_resp' }>): void {
+    if (this.role !== 'leader') return;
+    const pr = this.progress.get(m.from);
+    if (!pr) return;
+    pr.recentActive = true;
+    pr.lastHeardTick = this.now;
+    if (m.readSeq > pr.ackedReadSeq) {
+      pr.ackedReadSeq = m.readSeq;
+      this.releaseReads();
+    }
+    if (pr.match < this.log.lastIndex()) {
+      // The follower is alive but behind: appends may have been lost. Free one pipeline slot (or
+      // un-pause the probe) so that replication resumes; a gap makes the follower reject and we probe.
+      if (pr.state === 'replicate' && pr.inflight.length >= pr.maxInflight) pr.inflight.shift();
+      if (pr.state === 'probe') pr.probeSent = false;
+      this.replicateTo(m.from, false);
+    }
+  }
+
+  private maybeCommit(): void {
+    const idx = quorumIndex(voters(this.membership), (id) => (id === this.id ? this.log.stable : (this.progress.get(id)?.match ?? 0)));
+    // §5.4.2: only entries of the current term are committed by counting replicas.
+    if (idx <= this.log.commit || this.log.term(idx) !== this.term) return;
+    const firstInTerm = this.log.term(this.log.commit) !== this.term;
+    this.log.commit = idx;
+    this.broadcastPending = true;
+    if (firstInTerm) {
+      const waiting = this.readsAwaitingCommit;
+      this.readsAwaitingCommit = [];
+      for (const id of waiting) this.registerRead(id);
+    }
+    if (!findMember(this.membership, this.id) && this.log.commit >= this.configIndex) {
+      // Our own removal is committed (thesis §4.2.2): hand off and step down.
+      const successor = this.mostCaughtUpVoter();
+      this.broadcastToFollowersNow();
+      if (successor !== null) this.sendTimeoutNow(successor);
+      this.becomeFollower(this.term, null);
+      this.emit({ type: 'removed', index: this.configIndex });
+    }
+  }
+
+  /** Flush pending appends (with the new commit index) before stepping down. */
+  private broadcastToFollowersNow(): void {
+    if (!this.broadcastPending) return;
+    this.broadcastPending = false;
+    for (const to of this.progress.keys()) this.replicateTo(to, true);
+  }
+
+  private broadcastHeartbeat(): void {
+    for (const [to, pr] of this.progress) {
+      this.send(to, { type: 'heartbeat', commit: Math.min(pr.match, this.log.commit), readSeq: this.readSeq });
+    }
+    if (this.progress.size === 0) this.releaseReads();
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    this.send(to, { type: 'timeout_now' });
+  }
+
+  private mostCaughtUpVoter(): NodeId | null {
+    let best: NodeId | null = null;
+    let bestMatch = -1;
+    for (const v of voters(this.membership)) {
+      if (v === this.id) continue;
+      const match = this.progress.get(v)?.match ?? 0;
+      if (match > bestMatch) {
+        best = v;
+        bestMatch = match;
+      }
+    }
+    return best;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  private registerRead(id: number): void {
+    const vs = voters(this.membership);
+    const alone = vs.length === 1 && vs[0] === this.id;
+    if (alone || (this.cfg.leaseReads && this.leaseValid())) {
+      this.post.push({ kind: 'read-ready', id, index: this.log.commit });
+      return;
+    }
+    this.pendingReads.push({ id, index: this.log.commit, seq: this.readSeq + 1 });
+    this.readBroadcastPending = true;
+  }
+
+  private releaseReads(): void {
+    if (this.pendingReads.length === 0) return;
+    const confirmed = quorumIndex(voters(this.membership), (id) => (id === this.id ? this.readSeq : (this.progress.get(id)?.ackedReadSeq ?? 0)));
+    while (this.pendingReads.length > 0 && this.pendingReads[0]!.seq <= confirmed) {
+      const r = this.pendingReads.shift()!;
+      this.post.push({ kind: 'read-ready', id: r.id, index: r.index });
+    }
+  }
+
+  /**
+   * Leader lease: followers ignore candidates for electionTicksMin ticks after hearing from us
+   * (inLeaderLease), so while a quorum was heard from within half that, no other leader can exist.
+   * Assumes tick rates differ by less than 2x and one-way delay stays under the other half.
+   */
+  private leaseValid(): boolean {
+    if (this.leadTransferee !== null) return false;
+    const heard = quorumIndex(voters(this.membership), (id) => (id === this.id ? this.now : (this.progress.get(id)?.lastHeardTick ?? -Infinity)));
+    return this.now - heard < Math.floor(this.cfg.electionTicksMin / 2);
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  private adoptMembership(next: Membership, index: number): void {
+    this.setMembership(next, index);
+    if (this.role !== 'leader') return;
+    for (const member of next.members) {
+      if (member.id !== this.id && !this.progress.has(member.id)) {
+        this.progress.set(member.id, new Progress(this.log.lastIndex() + 1, this.cfg.maxInflightAppends));
+      }
+    }
+    for (const id of [...this.progress.keys()]) {
+      if (!findMember(next, id)) this.progress.delete(id);
+    }
+    if (this.leadTransferee !== null && !isVoter(next, this.leadTransferee)) this.leadTransferee = null;
+  }
+
+  private setMembership(m: Membership, index: number): void {
+    this.membership = m;
+    this.configIndex = index;
+    this.emit({ type: 'membership-changed', membership: m, index });
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private refuseUnlessLeader(): ProposeResult | null {
+    if (this.role !== 'leader') return this.refusal('not_leader', 'not the leader');
+    if (this.leadTransferee !== null) return this.refusal('transfer_in_progress', `leadership is moving to ${this.leadTransferee}`);
+    return null;
+  }
+
+  private refusal(code: RefusalCode, message: string): ProposeResult {
+    return { ok: false, code, leaderId: this.leaderId, message };
+  }
+
+  private incarnationOf(id: NodeId): string {
+    return findMember(this.membership, id)?.incarnation ?? '';
+  }
+
+  /** A message from this node. Leader traffic may leave before the pending persist (see Action). */
+  private send(to: NodeId, body: MessageBody, term = this.term, toIncarnation = this.incarnationOf(to)): void {
+    const msg = {
+      ...body,
+      clusterId: this.clusterId,
+      from: this.id,
+      fromIncarnation: this.cfg.incarnation,
+      to,
+      toIncarnation,
+      term,
+    } as Message;
+    const early = this.role === 'leader' && !this.termVoteDirty;
+    (early ? this.early : this.late).push({ kind: 'send', msg });
+  }
+
+  /** An answer to `m`, always behind the persist barrier: it may acknowledge durable state. */
+  private reply(m: Message, body: MessageBody, term = this.term): void {
+    const msg = {
+      ...body,
+      clusterId: this.clusterId,
+      from: this.id,
+      fromIncarnation: this.cfg.incarnation,
+      to: m.from,
+      toIncarnation: m.fromIncarnation,
+      term,
+    } as Message;
+    this.late.push({ kind: 'send', msg });
+  }
+
+  private refuse(from: NodeId, reason: Extract<RaftEvent, { type: 'message-refused' }>['reason'], detail: string): void {
+    this.emit({ type: 'message-refused', from, reason, detail });
+  }
+
+  private emit(event: RaftEvent): void {
+    this.post.push({ kind: 'event', event });
+  }
+}
