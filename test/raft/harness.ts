@@ -141,7 +141,7 @@ export class Net {
   stabilize(maxRounds = 10_000): void {
     for (let round = 0; round < maxRounds; round++) {
       for (const id of this.nodes.keys()) this.drain(id);
-      if (this.queue.length === 0) return;
+      if (this.queue.length === 0 && ![...this.nodes.values()].some((n) => n.core.hasActions())) return;
       const batch = this.queue;
       this.queue = [];
       for (const m of batch) this.deliver(m);

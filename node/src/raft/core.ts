@@ -104,6 +104,9 @@ export class RaftCore {
   private pendingReads: PendingRead[] = [];
   private readsAwaitingCommit: number[] = [];
 
+  /** Incarnations heard from members whose configuration entry does not record one yet. */
+  private heardIncarnations = new Map<NodeId, string>();
+
   private snapshotInProgress = false;
   private snapshotRequested = false;
 
@@ -166,6 +169,10 @@ export class RaftCore {
       this.refuse(m.from, 'malformed', `addressed to ${m.to}, this is ${this.id}`);
       return;
     }
+    if (m.toIncarnation !== '' && m.toIncarnation !== this.cfg.incarnation) {
+      this.refuse(m.from, 'incarnation_mismatch', `addressed to incarnation ${m.toIncarnation}, this data directory is ${this.cfg.incarnation}`);
+      return;
+    }
     if (m.clusterId !== this.clusterId) {
       const fromLeader = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot';
       if (this.clusterId === '' && fromLeader && m.toIncarnation === this.cfg.incarnation) {
@@ -176,10 +183,6 @@ export class RaftCore {
         this.refuse(m.from, 'cluster_mismatch', `message for cluster ${m.clusterId || '(none)'}, this node is in ${this.clusterId || '(none)'}`);
         return;
       }
-    }
-    if (m.toIncarnation !== '' && m.toIncarnation !== this.cfg.incarnation) {
-      this.refuse(m.from, 'incarnation_mismatch', `addressed to incarnation ${m.toIncarnation}, this data directory is ${this.cfg.incarnation}`);
-      return;
     }
     const sender = findMember(this.membership, m.from);
     if (sender && sender.incarnation !== '' && m.fromIncarnation !== sender.incarnation) {
@@ -210,8 +213,8 @@ export class RaftCore {
     }
 
     if (this.role === 'leader' && sender && sender.incarnation === '' && m.fromIncarnation !== '') {
-      // Static bootstrap: pin the incarnation so that a wiped node can never pass for this member.
-      this.changeMembership({ type: 'pin-incarnation', id: m.from, incarnation: m.fromIncarnation });
+      this.heardIncarnations.set(m.from, m.fromIncarnation);
+      this.pinIncarnations();
     }
 
     switch (m.type) {
@@ -727,12 +730,14 @@ export class RaftCore {
       pr.ackedReadSeq = m.readSeq;
       this.releaseReads();
     }
+    const stalled = pr.match === pr.matchAtLastHeartbeat;
+    pr.matchAtLastHeartbeat = pr.match;
     if (pr.match < this.log.lastIndex()) {
-      // The follower is alive but behind: appends may have been lost. Free one pipeline slot (or
-      // un-pause the probe) so that replication resumes; a gap makes the follower reject and we probe.
-      if (pr.state === 'replicate' && pr.inflight.length >= pr.maxInflight) pr.inflight.shift();
+      // The follower is alive but behind. If it made no progress over a whole heartbeat round,
+      // appends in flight were lost: resend from what it holds (duplicates are harmless).
+      if (pr.state === 'replicate' && stalled) pr.becomeProbe();
       if (pr.state === 'probe') pr.probeSent = false;
-      this.replicateTo(m.from, false);
+      this.replicateTo(m.from, true);
     }
   }
 
@@ -744,6 +749,7 @@ export class RaftCore {
     this.log.commit = idx;
     this.broadcastPending = true;
     if (firstInTerm) {
+      this.pinIncarnations();
       const waiting = this.readsAwaitingCommit;
       this.readsAwaitingCommit = [];
       for (const id of waiting) this.registerRead(id);
@@ -824,6 +830,21 @@ export class RaftCore {
   }
 
   // ---------------------------------------------------------------- membership
+
+  /**
+   * Static bootstrap leaves incarnations empty; the leader records each one (its own first) with a
+   * config entry, one at a time, so that a wiped node can never pass for the member it replaced.
+   */
+  private pinIncarnations(): void {
+    for (const member of this.membership.members) {
+      if (member.incarnation !== '') continue;
+      const incarnation = member.id === this.id ? this.cfg.incarnation : this.heardIncarnations.get(member.id);
+      if (incarnation === undefined) continue;
+      const r = this.changeMembership({ type: 'pin-incarnation', id: member.id, incarnation });
+      if (r.ok) this.heardIncarnations.delete(member.id);
+      return;
+    }
+  }
 
   private adoptMembership(next: Membership, index: number): void {
     this.setMembership(next, index);

@@ -24,6 +24,8 @@ export class Progress {
   lastHeardTick = 0;
   /** Highest ReadIndex round this peer confirmed. */
   ackedReadSeq = 0;
+  /** `match` when the previous heartbeat answer arrived: no progress across a round means loss. */
+  matchAtLastHeartbeat = -1;
 
   constructor(
     next: number,
