@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VITEST := npx vitest run
 
-.PHONY: help install build typecheck test test-fast sim-long cluster bench clean
+.PHONY: help install build typecheck test test-fast sim-long cluster bench bench-core clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,6 +28,9 @@ test-fast: build ## unit tests only, no coverage
 
 sim-long: build ## the long simulator run (SIM_SEEDS=100000 by default)
 	SIM_SEEDS=$${SIM_SEEDS:-100000} $(VITEST) test/sim
+
+bench-core: build ## Raft core throughput: 3 cores in one process, no I/O (target >= 200k entries/s)
+	node dist/test/bench/raft-core-bench.js 5
 
 clean: ## remove build output and local data
 	rm -rf dist coverage test-results .local-cluster
