@@ -31,7 +31,12 @@ export type RefusalCode =
 
 export type ProposeResult =
   | { ok: true; index: number; term: number }
-  | { ok: false; code: RefusalCode; leaderId: NodeId | null; message: string };
+  | { ok: false; code: RefusalCode; leaderId: NodeId | null; message: string; lag?: number };
+
+export interface StepRefusal {
+  reason: Extract<RaftEvent, { type: 'message-refused' }>['reason'];
+  detail: string;
+}
 
 export type TransferResult = { ok: true; to: NodeId } | { ok: false; code: RefusalCode; leaderId: NodeId | null; message: string };
 
@@ -156,22 +161,22 @@ export class RaftCore {
     }
   }
 
-  /** A message from a peer. Bad or foreign messages are refused with an event, never thrown. */
-  step(raw: Message): void {
+  /**
+   * A message from a peer. Bad or foreign messages are refused with an event (and the refusal is
+   * returned, so that the transport can answer 4xx), never thrown.
+   */
+  step(raw: Message): StepRefusal | null {
     const problem = messageProblem(raw);
     if (problem !== null) {
       const from = typeof (raw as { from?: unknown })?.from === 'string' ? (raw as { from: string }).from : '?';
-      this.refuse(from, 'malformed', problem);
-      return;
+      return this.refuse(from, 'malformed', problem);
     }
     const m = raw;
     if (m.to !== this.id) {
-      this.refuse(m.from, 'malformed', `addressed to ${m.to}, this is ${this.id}`);
-      return;
+      return this.refuse(m.from, 'malformed', `addressed to ${m.to}, this is ${this.id}`);
     }
     if (m.toIncarnation !== '' && m.toIncarnation !== this.cfg.incarnation) {
-      this.refuse(m.from, 'incarnation_mismatch', `addressed to incarnation ${m.toIncarnation}, this data directory is ${this.cfg.incarnation}`);
-      return;
+      return this.refuse(m.from, 'incarnation_mismatch', `addressed to incarnation ${m.toIncarnation}, this data directory is ${this.cfg.incarnation}`);
     }
     if (m.clusterId !== this.clusterId) {
       const fromLeader = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot';
@@ -180,21 +185,19 @@ export class RaftCore {
         this.clusterId = m.clusterId;
         this.early.push({ kind: 'adopt-cluster-id', clusterId: m.clusterId });
       } else {
-        this.refuse(m.from, 'cluster_mismatch', `message for cluster ${m.clusterId || '(none)'}, this node is in ${this.clusterId || '(none)'}`);
-        return;
+        return this.refuse(m.from, 'cluster_mismatch', `message for cluster ${m.clusterId || '(none)'}, this node is in ${this.clusterId || '(none)'}`);
       }
     }
     const sender = findMember(this.membership, m.from);
     if (sender && sender.incarnation !== '' && m.fromIncarnation !== sender.incarnation) {
-      this.refuse(m.from, 'incarnation_mismatch', `sender is incarnation ${m.fromIncarnation}, the member is ${sender.incarnation}`);
-      return;
+      return this.refuse(m.from, 'incarnation_mismatch', `sender is incarnation ${m.fromIncarnation}, the member is ${sender.incarnation}`);
     }
 
     if (m.term > this.term) {
       if (m.type === 'vote' && !m.transfer && this.inLeaderLease()) {
         // §4.2.3 (thesis): a server that heard from a leader recently ignores vote requests, so
         // a removed or partitioned node cannot force an election.
-        return;
+        return null;
       }
       const keepsTerm = (m.type === 'vote' && m.preVote) || (m.type === 'vote_resp' && m.preVote && m.granted);
       if (!keepsTerm) {
@@ -209,7 +212,7 @@ export class RaftCore {
       } else if (m.type === 'vote' && m.preVote) {
         this.reply(m, { type: 'vote_resp', preVote: true, granted: false });
       }
-      return;
+      return null;
     }
 
     if (this.role === 'leader' && sender && sender.incarnation === '' && m.fromIncarnation !== '') {
@@ -220,30 +223,30 @@ export class RaftCore {
     switch (m.type) {
       case 'vote':
         this.handleVote(m);
-        return;
+        return null;
       case 'vote_resp':
         this.handleVoteResponse(m);
-        return;
+        return null;
       case 'append':
       case 'heartbeat':
       case 'snapshot':
-        if (this.role === 'leader') return; // same term, two leaders: impossible (§5.2); ignore
+        if (this.role === 'leader') return null; // same term, two leaders: impossible (§5.2); ignore
         if (this.role !== 'follower' || this.leaderId !== m.from) this.becomeFollower(this.term, m.from);
         this.electionElapsed = 0;
         if (m.type === 'append') this.handleAppend(m);
         else if (m.type === 'heartbeat') this.handleHeartbeat(m);
         else this.handleSnapshot(m);
-        return;
+        return null;
       case 'append_resp':
         this.handleAppendResponse(m);
-        return;
+        return null;
       case 'heartbeat_resp':
         this.handleHeartbeatResponse(m);
-        return;
+        return null;
       case 'timeout_now':
         // Thesis §3.10: the leader asks us to start an election now, skipping pre-vote.
         if (isVoter(this.membership, this.id)) this.campaign('transfer');
-        return;
+        return null;
     }
   }
 
@@ -269,7 +272,8 @@ export class RaftCore {
       const pr = this.progress.get(change.id);
       const member = findMember(this.membership, change.id);
       if (member?.role === 'learner' && pr && pr.match + this.cfg.promoteLagEntriesMax < this.log.lastIndex()) {
-        return this.refusal('not_caught_up', `learner ${change.id} is ${this.log.lastIndex() - pr.match} entries behind`);
+        const lag = this.log.lastIndex() - pr.match;
+        return { ...this.refusal('not_caught_up', `learner ${change.id} is ${lag} entries behind`), lag } as ProposeResult;
       }
     }
     const outcome = applyChange(this.membership, change);
@@ -375,15 +379,7 @@ export class RaftCore {
 
   /** Drain what the driver must do, in order (see `Action` for the ordering rules). */
   takeActions(): Action[] {
-    if (this.readBroadcastPending) {
-      this.readBroadcastPending = false;
-      this.readSeq++;
-      this.broadcastHeartbeat();
-    }
-    if (this.broadcastPending) {
-      this.broadcastPending = false;
-      for (const to of this.progress.keys()) this.replicateTo(to, true);
-    }
+    this.flushBroadcasts();
     const out: Action[] = this.early;
     if (this.install) out.push({ kind: 'install-snapshot', meta: this.install });
     const entries = this.log.takeUnpersisted();
@@ -406,6 +402,35 @@ export class RaftCore {
     this.late = [];
     this.post = [];
     return out;
+  }
+
+  /**
+   * Only the messages that depend on no persist at all (`early`), leaving everything else for the
+   * next takeActions(). Lets the driver replicate new proposals while its own fsync is in flight
+   * (thesis §10.2.1) without breaking the order of anything else.
+   */
+  takeEarlySends(): Message[] {
+    this.flushBroadcasts();
+    const sends: Message[] = [];
+    const rest: Action[] = [];
+    for (const a of this.early) {
+      if (a.kind === 'send' && a.early) sends.push(a.msg);
+      else rest.push(a);
+    }
+    this.early = rest;
+    return sends;
+  }
+
+  private flushBroadcasts(): void {
+    if (this.readBroadcastPending) {
+      this.readBroadcastPending = false;
+      this.readSeq++;
+      this.broadcastHeartbeat();
+    }
+    if (this.broadcastPending) {
+      this.broadcastPending = false;
+      for (const to of this.progress.keys()) this.replicateTo(to, true);
+    }
   }
 
   hardState(): HardState {
@@ -757,18 +782,11 @@ export class RaftCore {
     if (!findMember(this.membership, this.id) && this.log.commit >= this.configIndex) {
       // Our own removal is committed (thesis §4.2.2): hand off and step down.
       const successor = this.mostCaughtUpVoter();
-      this.broadcastToFollowersNow();
+      this.flushBroadcasts(); // followers learn the commit before we step down
       if (successor !== null) this.sendTimeoutNow(successor);
       this.becomeFollower(this.term, null);
       this.emit({ type: 'removed', index: this.configIndex });
     }
-  }
-
-  /** Flush pending appends (with the new commit index) before stepping down. */
-  private broadcastToFollowersNow(): void {
-    if (!this.broadcastPending) return;
-    this.broadcastPending = false;
-    for (const to of this.progress.keys()) this.replicateTo(to, true);
   }
 
   private broadcastHeartbeat(): void {
@@ -894,7 +912,7 @@ export class RaftCore {
       term,
     } as Message;
     const early = this.role === 'leader' && !this.termVoteDirty;
-    (early ? this.early : this.late).push({ kind: 'send', msg });
+    (early ? this.early : this.late).push({ kind: 'send', msg, early });
   }
 
   /** An answer to `m`, always behind the persist barrier: it may acknowledge durable state. */
@@ -908,11 +926,12 @@ export class RaftCore {
       toIncarnation: m.fromIncarnation,
       term,
     } as Message;
-    this.late.push({ kind: 'send', msg });
+    this.late.push({ kind: 'send', msg, early: false });
   }
 
-  private refuse(from: NodeId, reason: Extract<RaftEvent, { type: 'message-refused' }>['reason'], detail: string): void {
+  private refuse(from: NodeId, reason: StepRefusal['reason'], detail: string): StepRefusal {
     this.emit({ type: 'message-refused', from, reason, detail });
+    return { reason, detail };
   }
 
   private emit(event: RaftEvent): void {

@@ -129,7 +129,16 @@ export type MessageType = Message['type'];
  * - `apply` entries are committed and durable locally; apply them in order, exactly once.
  */
 export type Action =
-  | { kind: 'send'; msg: Message }
+  | {
+      kind: 'send';
+      msg: Message;
+      /**
+       * True when the message depends on no persist at all, not even one of an earlier batch still
+       * in flight (a leader's AppendEntries / heartbeats): the driver may send it at once.
+       * False: send it only after every earlier `persist` (this batch's and earlier ones) is durable.
+       */
+      early: boolean;
+    }
   | {
       kind: 'persist';
       /** New hard state, when it changed. */

@@ -1,0 +1,218 @@
+// Followers serve writes, linearizable reads and membership calls by forwarding them to the leader
+// (design section 2: "Followers forward client writes (and linearizable reads) to the leader
+// transparently"). The leader's response, errors included, is streamed back unchanged.
+//
+// What the client learns when forwarding fails is the contract's retry rule (section 3): 503 means
+// the request never reached the leader, so retrying is safe; 504 outcome_unknown means a write
+// reached it (or may have) and its fate is unknown.
+import http from 'node:http';
+import https from 'node:https';
+import type { Request, Response } from 'express';
+import { NotLeaderError } from '../errors.js';
+import type { ConfluxNodeApi } from '../node-api.js';
+import { HttpError, noLeader, outcomeUnknown } from './errors.js';
+import { markForwarded, REQUEST_ID_HEADER, requestIdOf } from './request-context.js';
+import type { HttpLogger, HttpOptions } from './types.js';
+
+/** Set on forwarded requests: a node that receives one while not the leader answers 503. */
+export const FORWARDED_BY_HEADER = 'Conflux-Forwarded-By';
+/** On responses served through forwarding: the leader that produced them. */
+export const SERVED_BY_HEADER = 'Conflux-Leader-URL';
+
+// RFC 9110 §7.6.1 hop-by-hop fields: they describe one connection, not the message.
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+];
+// The request body is re-sent from a buffer: its length is recomputed, and 100-continue was
+// already handled with the client.
+const NOT_FORWARDED_REQUEST = new Set([...HOP_BY_HOP, 'host', 'content-length', 'expect']);
+const NOT_FORWARDED_RESPONSE = new Set(HOP_BY_HOP);
+
+export type ForwardKind = 'write' | 'read';
+
+export class Forwarder {
+  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 60_000 });
+  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, timeout: 60_000 });
+
+  constructor(
+    private readonly selfId: string,
+    private readonly timeoutMs: number,
+    private readonly logger: HttpLogger,
+  ) {}
+
+  /**
+   * Sends `req` (with the already-read `body`) to the leader and streams the answer back. Never
+   * rejects. Resolves with the error to answer when nothing was sent to the client yet (503 when
+   * the leader cannot have received the request, 504 for a write that it may have received).
+   */
+  forward(
+    req: Request,
+    res: Response,
+    leaderURL: string,
+    body: Buffer | undefined,
+    kind: ForwardKind,
+  ): Promise<HttpError | null> {
+    let target: URL;
+    try {
+      target = new URL(req.originalUrl, ensureTrailingSlash(leaderURL));
+    } catch {
+      return Promise.resolve(noLeader(`the leader's client URL ${JSON.stringify(leaderURL)} is not usable`));
+    }
+    markForwarded(res, target.origin);
+    const headers: http.OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined && !NOT_FORWARDED_REQUEST.has(name)) headers[name] = value;
+    }
+    headers[FORWARDED_BY_HEADER.toLowerCase()] = this.selfId;
+    headers[REQUEST_ID_HEADER.toLowerCase()] = requestIdOf(res);
+    if (body !== undefined && body.length > 0) headers['content-length'] = String(body.length);
+    else if (req.method !== 'GET' && req.method !== 'HEAD') headers['content-length'] = '0';
+
+    return new Promise<HttpError | null>((resolve) => {
+      let sent = false;
+      let settled = false;
+      const settle = (error: HttpError | null = null): void => {
+        if (!settled) {
+          settled = true;
+          resolve(error);
+        }
+      };
+      const upstream = (target.protocol === 'https:' ? https : http).request(target, {
+        method: req.method,
+        headers,
+        agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+      });
+      upstream.setTimeout(this.timeoutMs, () => upstream.destroy(new ForwardTimeoutError()));
+      upstream.on('socket', (socket) => {
+        // A reused keep-alive socket is connected already; a new one once 'connect' fires. From
+        // then on the leader may have received the request.
+        if (!socket.connecting) sent = true;
+        else socket.once('connect', () => (sent = true));
+      });
+      upstream.on('response', (answer) => {
+        res.status(answer.statusCode ?? 502);
+        for (const [name, value] of Object.entries(answer.headers)) {
+          if (value !== undefined && !NOT_FORWARDED_RESPONSE.has(name)) res.setHeader(name, value);
+        }
+        res.setHeader(SERVED_BY_HEADER, target.origin);
+        answer.pipe(res);
+        answer.on('error', () => res.destroy());
+        answer.on('end', () => settle());
+        // The client went away: stop reading from the leader.
+        res.on('close', () => {
+          if (!answer.readableEnded) answer.destroy();
+          settle();
+        });
+      });
+      upstream.on('error', (err) => {
+        if (res.headersSent) {
+          // The leader's answer broke off midway: the client sees a truncated response.
+          res.destroy();
+          settle();
+          return;
+        }
+        const reason = err instanceof ForwardTimeoutError ? 'timed out' : describe(err);
+        this.logger.warn('forwarding to the leader failed', {
+          requestId: requestIdOf(res),
+          leader: target.origin,
+          reason,
+          sent,
+        });
+        settle(
+          kind === 'write' && sent
+            ? outcomeUnknown(
+                `the request was forwarded to the leader at ${target.origin} but no answer came (${reason}); it may still be applied`,
+              )
+            : noLeader(`the leader at ${target.origin} could not be reached (${reason})`),
+        );
+      });
+      upstream.end(body !== undefined && body.length > 0 ? body : undefined);
+    });
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+}
+
+class ForwardTimeoutError extends Error {}
+
+function describe(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? code : err instanceof Error ? err.message : 'unknown error';
+}
+
+function ensureTrailingSlash(url: string): string {
+  return url.endsWith('/') ? url : `${url}/`;
+}
+
+export interface LeaderRequest {
+  kind: ForwardKind;
+  /** The body already read by the handler, re-sent as is. */
+  body?: Buffer;
+}
+
+/**
+ * Runs `local` (which proposes or passes a read barrier) and, when the node says it is not the
+ * leader, forwards instead. NotLeaderError is thrown before anything is proposed, so running
+ * `local` again after an election, or forwarding, never applies a write twice.
+ */
+export class LeaderRouter {
+  constructor(
+    private readonly node: ConfluxNodeApi,
+    private readonly forwarder: Forwarder,
+    private readonly options: Pick<HttpOptions, 'leaderWaitMs' | 'retryAfterSeconds'>,
+  ) {}
+
+  async run(req: Request, res: Response, request: LeaderRequest, local: () => Promise<void>): Promise<void> {
+    const deadline = Date.now() + this.options.leaderWaitMs;
+    for (;;) {
+      let notLeader: NotLeaderError;
+      try {
+        await local();
+        return;
+      } catch (err) {
+        if (!(err instanceof NotLeaderError)) throw err;
+        notLeader = err;
+      }
+      if (req.get(FORWARDED_BY_HEADER) !== undefined) {
+        // Two nodes disagree about who leads (a stale view on one side): answering beats looping.
+        throw noLeader(
+          `this node is not the leader either (forwarded by ${req.get(FORWARDED_BY_HEADER)}); retry shortly`,
+          this.options.retryAfterSeconds,
+        );
+      }
+      const url = notLeader.leaderClientURL ?? this.node.leaderClientURL();
+      if (url !== null) {
+        await this.forward(req, res, url, request);
+        return;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw this.noLeaderError();
+      const leader = await this.node.waitForLeader(remaining);
+      if (leader === null) throw this.noLeaderError();
+      // A leader is known now (maybe this node): go round again; the deadline bounds the loop.
+    }
+  }
+
+  private noLeaderError(): Error {
+    return noLeader(
+      `no leader is known after waiting ${this.options.leaderWaitMs} ms (election in progress); retry shortly`,
+      this.options.retryAfterSeconds,
+    );
+  }
+
+  private async forward(req: Request, res: Response, url: string, request: LeaderRequest): Promise<void> {
+    const failure = await this.forwarder.forward(req, res, url, request.body, request.kind);
+    if (failure !== null) throw failure;
+  }
+}

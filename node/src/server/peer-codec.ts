@@ -1,0 +1,83 @@
+// Wire format of peer messages: a small JSON header plus the entries' payloads as raw bytes, so
+// that values are never base64-encoded or copied into JSON strings.
+//
+//   frame  = u32be headerLength | header (UTF-8 JSON) | payloads
+//   header = { v: 1, messages: [...] } where each entry is [index, term, kind, byteLength] and its
+//            payload follows in `payloads`, in order.
+//
+// Decoding checks lengths and shapes; semantic checks are the core's (validate.ts).
+import type { Entry, EntryKind, Message } from '../raft/types.js';
+
+export const PEER_CODEC_VERSION = 1;
+const kinds: EntryKind[] = ['normal', 'blank', 'config'];
+
+export class PeerCodecError extends Error {
+  readonly code = 'bad_frame';
+}
+
+type WireEntry = [number, number, number, number];
+
+export function encodeMessages(messages: readonly Message[]): Buffer {
+  const payloads: Uint8Array[] = [];
+  let payloadBytes = 0;
+  const wire = messages.map((m) => {
+    if (m.type !== 'append') return m;
+    const entries: WireEntry[] = m.entries.map((e) => {
+      payloads.push(e.data);
+      payloadBytes += e.data.byteLength;
+      return [e.index, e.term, kinds.indexOf(e.kind), e.data.byteLength];
+    });
+    return { ...m, entries };
+  });
+  const header = Buffer.from(JSON.stringify({ v: PEER_CODEC_VERSION, messages: wire }), 'utf8');
+  const out = Buffer.allocUnsafe(4 + header.length + payloadBytes);
+  out.writeUInt32BE(header.length, 0);
+  header.copy(out, 4);
+  let at = 4 + header.length;
+  for (const p of payloads) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+export function decodeMessages(frame: Buffer): Message[] {
+  if (frame.length < 4) throw new PeerCodecError('frame shorter than its length prefix');
+  const headerLength = frame.readUInt32BE(0);
+  if (4 + headerLength > frame.length) throw new PeerCodecError('header length beyond the frame');
+  let header: unknown;
+  try {
+    header = JSON.parse(frame.subarray(4, 4 + headerLength).toString('utf8'));
+  } catch {
+    throw new PeerCodecError('header is not JSON');
+  }
+  const h = header as { v?: unknown; messages?: unknown };
+  if (h?.v !== PEER_CODEC_VERSION) throw new PeerCodecError(`unsupported frame version ${String(h?.v)}`);
+  if (!Array.isArray(h.messages)) throw new PeerCodecError('messages missing');
+  let at = 4 + headerLength;
+  const out: Message[] = [];
+  for (const raw of h.messages as unknown[]) {
+    if (typeof raw !== 'object' || raw === null) throw new PeerCodecError('message is not an object');
+    const m = raw as Record<string, unknown>;
+    if (m.type === 'append') {
+      if (!Array.isArray(m.entries)) throw new PeerCodecError('append without entries');
+      const entries: Entry[] = (m.entries as unknown[]).map((w) => {
+        if (!Array.isArray(w) || w.length !== 4 || !w.every((x) => Number.isSafeInteger(x) && x >= 0)) {
+          throw new PeerCodecError('malformed entry');
+        }
+        const [index, term, kind, len] = w as WireEntry;
+        if (kind >= kinds.length) throw new PeerCodecError('unknown entry kind');
+        if (at + len > frame.length) throw new PeerCodecError('entry payload beyond the frame');
+        // Copy out of the request buffer: entries live on in the log long after the request.
+        const data = new Uint8Array(frame.subarray(at, at + len));
+        at += len;
+        return { index, term, kind: kinds[kind]!, data };
+      });
+      out.push({ ...m, entries } as unknown as Message);
+    } else {
+      out.push(m as unknown as Message);
+    }
+  }
+  if (at !== frame.length) throw new PeerCodecError('trailing bytes after the payloads');
+  return out;
+}

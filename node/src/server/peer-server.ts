@@ -1,0 +1,122 @@
+// The peer port: Raft RPCs only (design section 3, Peer API). Plain node:http rather than express:
+// this is the replication hot path and needs no routing beyond four paths.
+import http from 'node:http';
+import type { StepRefusal } from '../raft/core.js';
+import type { Message } from '../raft/types.js';
+import { endpointOf } from './transport.js';
+import { decodeMessages, PeerCodecError } from './peer-codec.js';
+import { decodeSnapshotChunk } from './snapshot-chunk.js';
+import type { Logger } from './logger.js';
+import { tokensEqual } from './tokens.js';
+
+export interface PeerHandler {
+  step(msg: Message): StepRefusal | null;
+  receiveSnapshotChunk(envelope: Extract<Message, { type: 'snapshot' }>, offset: number, data: Uint8Array, done: boolean, size: number, checksum: number): Promise<StepRefusal | null>;
+}
+
+export interface PeerServerOptions {
+  handler: PeerHandler;
+  logger: Logger;
+  peerToken?: string;
+  /** Largest request body accepted (an append batch or a snapshot chunk). */
+  maxBodyBytes?: number;
+}
+
+const paths = new Set(['/raft/append_entries', '/raft/vote', '/raft/install_snapshot', '/raft/timeout_now']);
+
+export function createPeerRequestListener(o: PeerServerOptions): http.RequestListener {
+  const maxBody = o.maxBodyBytes ?? 64 * 1024 * 1024;
+  return (req, res) => {
+    const path = (req.url ?? '').split('?')[0]!;
+    if (!paths.has(path)) return sendError(res, 404, 'not_found', `no peer route ${path}`);
+    if (req.method !== 'POST') {
+      res.setHeader('allow', 'POST');
+      return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`);
+    }
+    if (o.peerToken !== undefined) {
+      const auth = req.headers.authorization ?? '';
+      const token = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+      if (!tokensEqual(token, o.peerToken)) return sendError(res, 401, 'unauthorized', 'a valid peer token is required');
+    }
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > maxBody) return sendError(res, 413, 'too_large', `peer request over ${maxBody} bytes`);
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > maxBody) {
+        sendError(res, 413, 'too_large', `peer request over ${maxBody} bytes`);
+        req.destroy();
+        return;
+      }
+      parts.push(c);
+    });
+    req.on('error', () => undefined);
+    req.on('end', () => {
+      if (res.headersSent) return;
+      handle(o, path, Buffer.concat(parts), res).catch((err: unknown) => {
+        o.logger.error('peer request failed', { path, error: String(err) });
+        if (!res.headersSent) sendError(res, 500, 'internal', 'the peer request failed');
+      });
+    });
+  };
+}
+
+async function handle(o: PeerServerOptions, path: string, body: Buffer, res: http.ServerResponse): Promise<void> {
+  if (path === '/raft/install_snapshot') {
+    let chunk;
+    try {
+      chunk = decodeSnapshotChunk(body);
+    } catch (err) {
+      return badFrame(o, res, err);
+    }
+    const { header, data } = chunk;
+    const { offset, done, size, checksum, ...envelope } = header;
+    try {
+      const refusal = await o.handler.receiveSnapshotChunk(envelope, offset, data, done, size, checksum);
+      if (refusal) return refused(res, refusal);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ nextOffset: offset + data.byteLength }));
+    } catch (err) {
+      const expected = (err as { expectedOffset?: number }).expectedOffset;
+      if (typeof expected === 'number') return sendError(res, 409, 'wrong_offset', String((err as Error).message), { expectedOffset: expected });
+      throw err;
+    }
+    return;
+  }
+  let messages: Message[];
+  try {
+    messages = decodeMessages(body);
+  } catch (err) {
+    return badFrame(o, res, err);
+  }
+  let firstRefusal: StepRefusal | null = null;
+  for (const m of messages) {
+    if (endpointOf(m) !== path) {
+      firstRefusal ??= { reason: 'malformed', detail: `message type ${String((m as { type?: unknown }).type)} does not belong on ${path}` };
+      continue;
+    }
+    firstRefusal ??= o.handler.step(m);
+  }
+  if (firstRefusal) return refused(res, firstRefusal);
+  res.writeHead(204);
+  res.end();
+}
+
+function badFrame(o: PeerServerOptions, res: http.ServerResponse, err: unknown): void {
+  const message = err instanceof PeerCodecError ? err.message : 'unreadable frame';
+  o.logger.warn('peer request refused: bad frame', { detail: message });
+  sendError(res, 400, 'bad_frame', message);
+}
+
+/** Refusals are logged by the driver (a core event); the status tells the sender what happened. */
+function refused(res: http.ServerResponse, r: StepRefusal): void {
+  sendError(res, r.reason === 'malformed' ? 400 : 409, r.reason, r.detail);
+}
+
+function sendError(res: http.ServerResponse, status: number, code: string, message: string, details: Record<string, unknown> = {}): void {
+  if (res.headersSent) return;
+  const body = JSON.stringify({ error: { code, message, ...details } });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}

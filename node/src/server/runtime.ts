@@ -1,0 +1,265 @@
+// Opens a node's data directory and wires storage, state machine, Raft core, driver, peer
+// transport and peer server together. The client-facing HTTP app is added by main.ts; tests use
+// this directly to run real nodes in one process.
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { bootstrapState, defaultRaftTunables, type RaftConfig, type RaftInitialState } from '../raft/config.js';
+import { RaftCore } from '../raft/core.js';
+import { emptyMembership } from '../raft/membership.js';
+import { seededRng } from '../raft/rng.js';
+import type { Membership, NodeId } from '../raft/types.js';
+import { DataDir } from '../storage/data-dir.js';
+import { LevelLogStorage } from '../storage/level-log-storage.js';
+import type { LogStorage } from '../storage/log-storage.js';
+import { SnapshotStore } from '../storage/snapshot-store.js';
+import { KvStore, WatchHub } from '../store/index.js';
+import { systemClock, type Clock } from './clock.js';
+import { RaftDriver, type DriverMetrics } from './driver.js';
+import type { FatalError } from './errors.js';
+import type { Logger } from './logger.js';
+import { ConfluxNode } from './node.js';
+import { createPeerRequestListener } from './peer-server.js';
+import { PeerTransport } from './transport.js';
+
+export interface RaftTunables {
+  heartbeatIntervalMs: number;
+  electionTicksMin: number;
+  electionTicksMax: number;
+  snapshotEntries: number;
+  compactionKeepEntries: number;
+  maxInflightAppends: number;
+  maxEntriesPerAppend: number;
+  maxBytesPerAppend: number;
+  leaseReads: boolean;
+  promoteLagEntriesMax: number;
+}
+
+export const defaultTunables: RaftTunables = {
+  ...defaultRaftTunables,
+  // 100 ms ticks: elections after 1-2 s of silence, a new leader well within 3 s.
+  heartbeatIntervalMs: 100,
+};
+
+export type StartMode =
+  | { kind: 'initial-cluster'; members: { id: NodeId; peerURL: string; clientURL?: string }[] }
+  | { kind: 'bootstrap' }
+  | { kind: 'join' };
+
+export interface RuntimeOptions {
+  id: NodeId;
+  dataDir: string;
+  /** host:port for the peer server; port 0 picks one (tests). */
+  listenPeer: { host: string; port: number };
+  advertisePeer: string;
+  advertiseClient: string;
+  mode: StartMode;
+  tunables?: Partial<RaftTunables>;
+  logger: Logger;
+  metrics?: DriverMetrics;
+  clock?: Clock;
+  peerToken?: string;
+  onFatal?: (err: FatalError) => void;
+}
+
+export interface NodeRuntime {
+  node: ConfluxNode;
+  driver: RaftDriver<import('../store/index.js').CommandResult>;
+  dataDir: DataDir;
+  peerServer: http.Server;
+  peerPort: number;
+  close(): Promise<void>;
+}
+
+export async function openRuntime(o: RuntimeOptions): Promise<NodeRuntime> {
+  const clock = o.clock ?? systemClock;
+  const t: RaftTunables = { ...defaultTunables, ...o.tunables };
+  const dir = await DataDir.open(o.dataDir);
+  const log = await LevelLogStorage.open(dir.logDir);
+  let snapshots: SnapshotStore | null = null;
+  try {
+    snapshots = await SnapshotStore.open(dir.snapshotDir);
+    const store = new KvStore();
+    const watches = new WatchHub(store);
+
+    // A restarted node ignores the bootstrap flags (design section 4): its log says who it is.
+    let state = await loadState(log, snapshots);
+    let clusterId = dir.clusterId;
+    if (dir.created || isEmpty(state)) {
+      const boot = initialState(o, dir.incarnation);
+      if (boot) {
+        clusterId = clusterId || boot.clusterId;
+        await dir.adoptClusterId(clusterId);
+        await log.write({ hardState: boot.state.hardState, entries: boot.state.entries });
+        state = boot.state;
+      }
+    }
+    let appliedMembership: Membership = emptyMembership;
+    let appliedTerm = 0;
+    if (state.snapshot) {
+      const reader = await snapshots.openReader();
+      try {
+        await store.restore(state.snapshot, reader.chunks(0));
+      } finally {
+        await reader.close();
+      }
+      appliedMembership = state.snapshot.membership;
+      appliedTerm = state.snapshot.term;
+    }
+
+    const raftConfig: RaftConfig = {
+      ...t,
+      heartbeatTicks: 1,
+      id: o.id,
+      incarnation: dir.incarnation,
+      clusterId,
+      rng: seededRng(randomBytes(4).readUInt32BE(0)),
+    };
+    const core = new RaftCore(raftConfig, state);
+    let transport: PeerTransport | null = null;
+    const driver: RaftDriver<import('../store/index.js').CommandResult> = new RaftDriver({
+      core,
+      incarnation: dir.incarnation,
+      log,
+      snapshots,
+      stateMachine: store,
+      peers: {
+        send: (m) => transport?.send(m),
+        sendSnapshot: (...args) => transport!.sendSnapshot(...args),
+      },
+      clock,
+      logger: o.logger,
+      metrics: o.metrics,
+      tickIntervalMs: t.heartbeatIntervalMs,
+      adoptClusterId: (id) => dir.adoptClusterId(id),
+      appliedMembership,
+      appliedTerm,
+      onFatal: o.onFatal,
+    });
+    transport = new PeerTransport({
+      resolve: (id) => driver.core.status().membership.members.find((m) => m.id === id)?.peerURL ?? null,
+      onUnreachable: (id) => driver.core.reportUnreachable(id),
+      clock,
+      rng: seededRng(randomBytes(4).readUInt32BE(0)),
+      logger: o.logger,
+      peerToken: o.peerToken,
+      maxInflightRequests: t.maxInflightAppends,
+    });
+    const node = new ConfluxNode({
+      driver,
+      store,
+      watches,
+      log,
+      clock,
+      raftConfig,
+      self: { id: o.id, incarnation: dir.incarnation, peerURL: o.advertisePeer, clientURL: o.advertiseClient },
+      newClusterId: () => randomBytes(8).toString('hex'),
+      saveClusterId: (id) => dir.adoptClusterId(id),
+    });
+    const peerServer = http.createServer({ keepAliveTimeout: 65_000 }, createPeerRequestListener({ handler: driver, logger: o.logger, peerToken: o.peerToken }));
+    await new Promise<void>((resolve, reject) => {
+      peerServer.once('error', reject);
+      peerServer.listen(o.listenPeer.port, o.listenPeer.host, () => resolve());
+    });
+    const peerPort = (peerServer.address() as AddressInfo).port;
+    driver.start();
+    o.logger.info('node started', { id: o.id, clusterId: clusterId || '(waiting to be added)', incarnation: dir.incarnation, peerPort, lastIndex: core.status().lastIndex });
+
+    const snapshotsRef = snapshots;
+    return {
+      node,
+      driver,
+      dataDir: dir,
+      peerServer,
+      peerPort,
+      async close() {
+        await driver.stop();
+        transport?.close();
+        await new Promise<void>((r) => {
+          peerServer.close(() => r());
+          peerServer.closeAllConnections();
+        });
+        await log.close();
+        await snapshotsRef.close();
+      },
+    };
+  } catch (err) {
+    await log.close().catch(() => undefined);
+    await snapshots?.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function isEmpty(s: RaftInitialState): boolean {
+  return s.snapshot === null && s.entries.length === 0 && s.hardState.term === 0;
+}
+
+/** The state of a brand-new node from the start flags, or null to wait to be added. */
+function initialState(o: RuntimeOptions, incarnation: string): { state: RaftInitialState; clusterId: string } | null {
+  switch (o.mode.kind) {
+    case 'join':
+      return null;
+    case 'bootstrap':
+      return {
+        clusterId: randomBytes(8).toString('hex'),
+        state: bootstrapState({ members: [{ id: o.id, incarnation, role: 'voter', peerURL: o.advertisePeer, clientURL: o.advertiseClient }] }),
+      };
+    case 'initial-cluster': {
+      // Every listed node starts as a voter with the same first entry. The cluster id is derived
+      // from the member list so that all of them agree without talking; incarnations are pinned by
+      // the first leader (core: pinIncarnations).
+      const members = [...o.mode.members].sort((a, b) => a.id.localeCompare(b.id));
+      const clusterId = stableId(members.map((m) => `${m.id}=${m.peerURL}`).join(','));
+      return {
+        clusterId,
+        state: bootstrapState({
+          members: members.map((m) => ({
+            id: m.id,
+            incarnation: m.id === o.id ? incarnation : '',
+            role: 'voter' as const,
+            peerURL: m.peerURL,
+            clientURL: m.id === o.id ? o.advertiseClient : (m.clientURL ?? ''),
+          })),
+        }),
+      };
+    }
+  }
+}
+
+function stableId(text: string): string {
+  // FNV-1a 64-bit, hex: stable across nodes and versions, no crypto needed.
+  let h = 0xcbf29ce484222325n;
+  for (const b of Buffer.from(text, 'utf8')) {
+    h ^= BigInt(b);
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h.toString(16).padStart(16, '0');
+}
+
+/**
+ * The log's state, reconciled with the snapshot files: a snapshot newer than the log's record is
+ * the trace of a crash during install or compaction, and wins (it only ever holds committed state).
+ */
+async function loadState(log: LogStorage, snapshots: SnapshotStore): Promise<RaftInitialState> {
+  const loaded = await log.load();
+  const file = snapshots.latest()?.meta ?? null;
+  let snapshot = loaded.snapshot;
+  let entries = loaded.entries;
+  if (file && (!snapshot || file.index > snapshot.index)) {
+    const last = log.lastIndex();
+    const matches = file.index <= last && file.index >= log.firstIndex() && (await log.term(file.index)) === file.term;
+    if (matches) {
+      await log.purge(log.firstIndex() - 1, file);
+    } else {
+      await log.installSnapshot(file);
+    }
+    snapshot = file;
+    entries = entries.filter((e) => e.index > file.index);
+    if (!matches) entries = [];
+  }
+  if (snapshot && (!file || file.index < snapshot.index)) {
+    throw new Error(`the log records snapshot ${snapshot.index} but the newest snapshot file is ${file?.index ?? 'missing'}`);
+  }
+  return { hardState: loaded.hardState, snapshot, entries, applied: snapshot?.index ?? 0 };
+}
+
