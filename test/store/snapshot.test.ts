@@ -3,7 +3,8 @@ import type { Entry } from '../../node/src/raft/types.js';
 import { encodeCommand } from '../../node/src/store/commands.js';
 import { SnapshotCorruptError, SnapshotMetaMismatchError } from '../../node/src/store/errors.js';
 import { KvStore } from '../../node/src/store/kv-store.js';
-import { encodeImage, type CapturedImage } from '../../node/src/store/snapshot-codec.js';
+import type { CapturedImage } from '../../node/src/store/snapshot-format.js';
+import { encodeImage } from '../../node/src/store/snapshot-writer.js';
 import type { ChangeRecord } from '../../node/src/store/types.js';
 import {
   Feeder,

@@ -5,7 +5,8 @@ import type { ApplyResult, StateMachine } from '../storage/state-machine.js';
 import { decodeCommand } from './commands.js';
 import { ApplyOrderError, InvalidCommandError, SnapshotMetaMismatchError } from './errors.js';
 import { MvccState } from './mvcc.js';
-import { captureImage, decodeImage, encodeImage } from './snapshot-codec.js';
+import { decodeImage } from './snapshot-reader.js';
+import { captureImage, encodeImage } from './snapshot-writer.js';
 import type {
   ChangeRecord,
   CommandResult,

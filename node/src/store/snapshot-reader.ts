@@ -1,212 +1,23 @@
-// The store's snapshot image: a deterministic byte stream of framed, checksummed sections.
-//
-//   frame   = u8 type | u32 payloadLength | u32 crc32(payload) | payload      (big-endian)
-//   HEADER  = "CFXS" | u16 format (1) | u64 index | u64 term | u64 revision
-//             | u64 compactedRevision | u32 keyCount | u64 recordCount
-//   DATA    = items, each whole inside one frame:
-//             key    = u16 keyLength | key (UTF-8) | u32 recordCount   (then its records follow,
-//                      possibly in later DATA frames)
-//             record = u8 flags (bit 0: tombstone) | u64 modRevision
-//                      [live only: u64 createRevision | u64 version | u16 ctLength | contentType
-//                       | u32 valueLength | value]
-//   END     = u32 keyCount | u64 recordCount | u32 dataFrames
-//
-// Keys come in byte order, records oldest first, so two stores with the same state produce the
-// same bytes (nodes can compare snapshot checksums). A stream without its END frame is truncated;
-// a bad CRC, a broken invariant or bytes after END is corrupt. The reader does not depend on how
-// the transport re-chunks the stream.
+// Reads and verifies a snapshot image (format in snapshot-format.ts) into a new MvccState.
 import { crc32 } from 'node:zlib';
+import { ByteStream } from './byte-stream.js';
 import { validateContentType } from './commands.js';
 import { SnapshotCorruptError, StoreError } from './errors.js';
 import { compareKeys, validateKey } from './keys.js';
 import { MvccState } from './mvcc.js';
+import {
+  FLAG_TOMBSTONE,
+  FORMAT,
+  FRAME_HEADER_BYTES,
+  MAGIC,
+  TYPE_DATA,
+  TYPE_END,
+  TYPE_HEADER,
+} from './snapshot-format.js';
 import type { ChangeRecord } from './types.js';
 
-const MAGIC = [0x43, 0x46, 0x58, 0x53]; // "CFXS"
-const FORMAT = 1;
-const FRAME_HEADER_BYTES = 9;
-const TYPE_HEADER = 1;
-const TYPE_DATA = 2;
-const TYPE_END = 3;
-const FLAG_TOMBSTONE = 1;
-/** DATA frames are cut at about this size; an item larger than it gets a frame of its own. */
-export const SNAPSHOT_FRAME_BYTES = 64 * 1024;
-
-const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const EMPTY = new Uint8Array(0);
-
-/**
- * The state as of one instant, captured synchronously: per key the history array and its length
- * at capture time. Records are immutable and history arrays are only appended to (compaction
- * replaces them), so this prefix stays exactly what it was while apply() goes on. Cost: three
- * references per key; values are shared, not copied.
- */
-export interface CapturedImage {
-  index: number;
-  term: number;
-  revision: number;
-  compactedRevision: number;
-  keys: string[];
-  histories: ChangeRecord[][];
-  lengths: number[];
-  recordCount: number;
-}
-
-export function captureImage(state: MvccState, index: number, term: number): CapturedImage {
-  const keys: string[] = [];
-  const histories: ChangeRecord[][] = [];
-  const lengths: number[] = [];
-  let recordCount = 0;
-  for (const key of state.all) {
-    const h = state.histories.get(key) as ChangeRecord[];
-    keys.push(key);
-    histories.push(h);
-    lengths.push(h.length);
-    recordCount += h.length;
-  }
-  return {
-    index,
-    term,
-    revision: state.revision,
-    compactedRevision: state.compactedRevision,
-    keys,
-    histories,
-    lengths,
-    recordCount,
-  };
-}
-
-export async function* encodeImage(
-  img: CapturedImage,
-  frameBytes = SNAPSHOT_FRAME_BYTES,
-): AsyncGenerator<Uint8Array, void, undefined> {
-  const w = new FrameWriter(frameBytes);
-  w.raw(MAGIC);
-  w.u16(FORMAT);
-  w.u64(img.index);
-  w.u64(img.term);
-  w.u64(img.revision);
-  w.u64(img.compactedRevision);
-  w.u32(img.keys.length);
-  w.u64(img.recordCount);
-  yield w.finish(TYPE_HEADER);
-
-  let dataFrames = 0;
-  for (let k = 0; k < img.keys.length; k++) {
-    w.key(img.keys[k] as string, img.lengths[k] as number);
-    const h = img.histories[k] as ChangeRecord[];
-    for (let i = 0; i < (img.lengths[k] as number); i++) {
-      if (w.payloadBytes() >= frameBytes) {
-        dataFrames++;
-        yield w.finish(TYPE_DATA);
-      }
-      w.record(h[i] as ChangeRecord);
-    }
-    if (w.payloadBytes() >= frameBytes) {
-      dataFrames++;
-      yield w.finish(TYPE_DATA);
-    }
-  }
-  if (w.payloadBytes() > 0) {
-    dataFrames++;
-    yield w.finish(TYPE_DATA);
-  }
-  w.u32(img.keys.length);
-  w.u64(img.recordCount);
-  w.u32(dataFrames);
-  yield w.finish(TYPE_END);
-}
-
-class FrameWriter {
-  private buf: Uint8Array;
-  private view: DataView;
-  private pos = FRAME_HEADER_BYTES;
-
-  constructor(private readonly frameBytes: number) {
-    this.buf = new Uint8Array(frameBytes + 4096);
-    this.view = new DataView(this.buf.buffer);
-  }
-
-  payloadBytes(): number {
-    return this.pos - FRAME_HEADER_BYTES;
-  }
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
-    bigger.set(this.buf.subarray(0, this.pos));
-    this.buf = bigger;
-    this.view = new DataView(bigger.buffer);
-  }
-
-  raw(bytes: ArrayLike<number>): void {
-    this.ensure(bytes.length);
-    this.buf.set(bytes, this.pos);
-    this.pos += bytes.length;
-  }
-
-  u8(n: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = n;
-  }
-
-  u16(n: number): void {
-    this.ensure(2);
-    this.view.setUint16(this.pos, n);
-    this.pos += 2;
-  }
-
-  u32(n: number): void {
-    this.ensure(4);
-    this.view.setUint32(this.pos, n);
-    this.pos += 4;
-  }
-
-  u64(n: number): void {
-    this.ensure(8);
-    this.view.setUint32(this.pos, Math.floor(n / 0x1_0000_0000));
-    this.view.setUint32(this.pos + 4, n >>> 0);
-    this.pos += 8;
-  }
-
-  key(key: string, recordCount: number): void {
-    const bytes = utf8Encoder.encode(key);
-    this.u16(bytes.length);
-    this.raw(bytes);
-    this.u32(recordCount);
-  }
-
-  record(rec: ChangeRecord): void {
-    this.u8(rec.deleted ? FLAG_TOMBSTONE : 0);
-    this.u64(rec.modRevision);
-    if (rec.deleted) return;
-    this.u64(rec.createRevision);
-    this.u64(rec.version);
-    this.u16(rec.contentType.length);
-    this.ensure(rec.contentType.length);
-    for (let i = 0; i < rec.contentType.length; i++) {
-      this.buf[this.pos++] = rec.contentType.charCodeAt(i);
-    }
-    this.u32(rec.value.length);
-    this.raw(rec.value);
-  }
-
-  /** Closes the current frame and hands its bytes over; the writer starts a fresh buffer. */
-  finish(type: number): Uint8Array {
-    const payloadLength = this.pos - FRAME_HEADER_BYTES;
-    this.view.setUint8(0, type);
-    this.view.setUint32(1, payloadLength);
-    this.view.setUint32(5, crc32(this.buf.subarray(FRAME_HEADER_BYTES, this.pos)));
-    const frame = this.buf.subarray(0, this.pos);
-    this.buf = new Uint8Array(this.frameBytes + 4096);
-    this.view = new DataView(this.buf.buffer);
-    this.pos = FRAME_HEADER_BYTES;
-    return frame;
-  }
-}
-
-// ---- reading --------------------------------------------------------------------------------
 
 function corrupt(message: string): SnapshotCorruptError {
   return new SnapshotCorruptError(`snapshot image is corrupt: ${message}`);
@@ -265,84 +76,6 @@ async function readFrame(stream: ByteStream): Promise<Frame | null> {
   if (payload === null) throw corrupt('truncated inside a frame');
   if (crc32(payload) !== checksum) throw corrupt(`checksum mismatch in a frame of type ${type}`);
   return { type, payload };
-}
-
-/** Exact-length reads over an async chunk source, whatever the chunk boundaries. */
-class ByteStream {
-  private readonly it: AsyncIterator<Uint8Array>;
-  private readonly chunks: Uint8Array[] = [];
-  private head = 0;
-  private buffered = 0;
-  private done = false;
-
-  constructor(source: AsyncIterable<Uint8Array>) {
-    this.it = source[Symbol.asyncIterator]();
-  }
-
-  private async pull(): Promise<void> {
-    const r = await this.it.next();
-    if (r.done === true) {
-      this.done = true;
-      return;
-    }
-    if (!(r.value instanceof Uint8Array)) throw corrupt('a chunk is not a Uint8Array');
-    if (r.value.length > 0) {
-      this.chunks.push(r.value);
-      this.buffered += r.value.length;
-    }
-  }
-
-  /** `n` bytes, or null at a clean end of stream; throws when it ends inside the `n` bytes. */
-  async read(n: number): Promise<Uint8Array | null> {
-    while (this.buffered < n) {
-      if (this.done) {
-        if (this.buffered === 0) return null;
-        throw corrupt('truncated: stream ended inside a frame');
-      }
-      await this.pull();
-    }
-    const first = this.chunks[0] as Uint8Array;
-    if (first.length - this.head >= n) {
-      const out = first.subarray(this.head, this.head + n);
-      this.advance(n);
-      return out;
-    }
-    const out = new Uint8Array(n);
-    let off = 0;
-    while (off < n) {
-      const c = this.chunks[0] as Uint8Array;
-      const take = Math.min(c.length - this.head, n - off);
-      out.set(c.subarray(this.head, this.head + take), off);
-      off += take;
-      this.advance(take);
-    }
-    return out;
-  }
-
-  private advance(n: number): void {
-    this.head += n;
-    this.buffered -= n;
-    if (this.head === (this.chunks[0] as Uint8Array).length) {
-      this.chunks.shift();
-      this.head = 0;
-    }
-  }
-
-  async atEnd(): Promise<boolean> {
-    while (this.buffered === 0 && !this.done) await this.pull();
-    return this.buffered === 0;
-  }
-
-  /** Lets the source release its resources when we stop early. */
-  async cancel(): Promise<void> {
-    if (this.done) return;
-    this.done = true;
-    try {
-      await this.it.return?.();
-    } catch {
-      // The source failing to close does not change why we stopped.
-    }
-  }
 }
 
 interface ImageHeader {
@@ -512,31 +245,33 @@ class ImageBuilder {
 
   /** The record rules of `MvccState` (see its invariants), checked against the previous record. */
   private check(rec: ChangeRecord): void {
-    const where = `key ${JSON.stringify(rec.key)} revision ${rec.modRevision}`;
+    // Built only on failure: this runs for every record of every restore.
+    const fail = (why: string): SnapshotCorruptError =>
+      corrupt(`key ${JSON.stringify(rec.key)} revision ${rec.modRevision}: ${why}`);
     const compacted = this.header.compactedRevision;
     if (rec.modRevision < 1 || rec.modRevision > this.header.revision) {
-      throw corrupt(`${where}: revision outside 1..${this.header.revision}`);
+      throw fail(`revision outside 1..${this.header.revision}`);
     }
     const prev = this.history[this.history.length - 1];
     const isCreate = rec.version === 1 && rec.createRevision === rec.modRevision;
     if (prev === undefined) {
       if (rec.deleted) {
-        if (rec.modRevision !== compacted) throw corrupt(`${where}: history starts with a tombstone`);
+        if (rec.modRevision !== compacted) throw fail(`history starts with a tombstone`);
       } else if (compacted === 0 || rec.modRevision > compacted) {
-        if (!isCreate) throw corrupt(`${where}: history does not start with a create`);
+        if (!isCreate) throw fail(`history does not start with a create`);
       } else if (rec.version < 1 || rec.createRevision < 1 || rec.createRevision > rec.modRevision) {
-        throw corrupt(`${where}: bad version or create revision`);
+        throw fail(`bad version or create revision`);
       }
       return;
     }
-    if (rec.modRevision <= prev.modRevision) throw corrupt(`${where}: revisions not increasing`);
-    if (rec.modRevision <= compacted) throw corrupt(`${where}: more than one record at or below the compacted revision`);
+    if (rec.modRevision <= prev.modRevision) throw fail(`revisions not increasing`);
+    if (rec.modRevision <= compacted) throw fail(`more than one record at or below the compacted revision`);
     if (rec.deleted) {
-      if (prev.deleted) throw corrupt(`${where}: two tombstones in a row`);
+      if (prev.deleted) throw fail(`two tombstones in a row`);
     } else if (prev.deleted) {
-      if (!isCreate) throw corrupt(`${where}: a re-create must start at version 1`);
+      if (!isCreate) throw fail(`a re-create must start at version 1`);
     } else if (rec.version !== prev.version + 1 || rec.createRevision !== prev.createRevision) {
-      throw corrupt(`${where}: version does not follow the previous one`);
+      throw fail(`version does not follow the previous one`);
     }
   }
 
