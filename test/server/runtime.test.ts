@@ -66,7 +66,7 @@ describe('real nodes in one process', () => {
     await waitFor('followers to apply', () => rts.every((r) => r.node.store.revision() === 20));
     for (const r of rts) expect(dec(r.node.store.get('app/k7')?.value)).toBe('v7');
     // Incarnations get pinned by the leader.
-    await waitFor('pinned incarnations', () => leader.node.membership().members.every((m) => m.incarnation !== ''));
+    await waitFor('pinned identities', () => leader.node.membership().members.every((m) => m.incarnation !== '' && m.clientURL !== ''));
   });
 
   it('a follower refuses proposals and names the leader; linearizable reads work on the leader', async () => {

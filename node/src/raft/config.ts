@@ -9,6 +9,8 @@ export interface RaftConfig {
   /** '' for a node that waits to be added: it adopts the id of the first leader that reaches it. */
   clusterId: string;
   rng: Rng;
+  /** Where this node serves clients, sent along with messages (see Envelope.fromClientURL). */
+  clientURL?: string;
   /** Election timeout is drawn uniformly from [electionTicksMin, electionTicksMax) (§5.2). */
   electionTicksMin: number;
   electionTicksMax: number;

@@ -109,8 +109,8 @@ export class RaftCore {
   private pendingReads: PendingRead[] = [];
   private readsAwaitingCommit: number[] = [];
 
-  /** Incarnations heard from members whose configuration entry does not record one yet. */
-  private heardIncarnations = new Map<NodeId, string>();
+  /** Identities heard from members whose configuration entry lacks them (static bootstrap). */
+  private heardIdentities = new Map<NodeId, { incarnation: string; clientURL: string }>();
 
   private snapshotInProgress = false;
   private snapshotRequested = false;
@@ -215,9 +215,9 @@ export class RaftCore {
       return null;
     }
 
-    if (this.role === 'leader' && sender && sender.incarnation === '' && m.fromIncarnation !== '') {
-      this.heardIncarnations.set(m.from, m.fromIncarnation);
-      this.pinIncarnations();
+    if (this.role === 'leader' && sender && (sender.incarnation === '' || (sender.clientURL === '' && m.fromClientURL)) && m.fromIncarnation !== '') {
+      this.heardIdentities.set(m.from, { incarnation: m.fromIncarnation, clientURL: m.fromClientURL ?? '' });
+      this.pinIdentities();
     }
 
     switch (m.type) {
@@ -774,7 +774,7 @@ export class RaftCore {
     this.log.commit = idx;
     this.broadcastPending = true;
     if (firstInTerm) {
-      this.pinIncarnations();
+      this.pinIdentities();
       const waiting = this.readsAwaitingCommit;
       this.readsAwaitingCommit = [];
       for (const id of waiting) this.registerRead(id);
@@ -850,16 +850,19 @@ export class RaftCore {
   // ---------------------------------------------------------------- membership
 
   /**
-   * Static bootstrap leaves incarnations empty; the leader records each one (its own first) with a
-   * config entry, one at a time, so that a wiped node can never pass for the member it replaced.
+   * Static bootstrap leaves peers' incarnations (and client URLs) empty; the leader records each
+   * one (its own first) with a config entry, one at a time, so that a wiped node can never pass for
+   * the member it replaced and followers know where to forward clients.
    */
-  private pinIncarnations(): void {
+  private pinIdentities(): void {
     for (const member of this.membership.members) {
-      if (member.incarnation !== '') continue;
-      const incarnation = member.id === this.id ? this.cfg.incarnation : this.heardIncarnations.get(member.id);
-      if (incarnation === undefined) continue;
-      const r = this.changeMembership({ type: 'pin-incarnation', id: member.id, incarnation });
-      if (r.ok) this.heardIncarnations.delete(member.id);
+      if (member.incarnation !== '' && member.clientURL !== '') continue;
+      const heard =
+        member.id === this.id ? { incarnation: this.cfg.incarnation, clientURL: this.cfg.clientURL ?? '' } : this.heardIdentities.get(member.id);
+      if (heard === undefined) continue;
+      if (member.incarnation !== '' && heard.clientURL === '') continue;
+      const r = this.changeMembership({ type: 'pin-identity', id: member.id, ...heard });
+      if (r.ok) this.heardIdentities.delete(member.id);
       return;
     }
   }
@@ -907,6 +910,7 @@ export class RaftCore {
       clusterId: this.clusterId,
       from: this.id,
       fromIncarnation: this.cfg.incarnation,
+      ...(this.cfg.clientURL ? { fromClientURL: this.cfg.clientURL } : {}),
       to,
       toIncarnation,
       term,
@@ -922,6 +926,7 @@ export class RaftCore {
       clusterId: this.clusterId,
       from: this.id,
       fromIncarnation: this.cfg.incarnation,
+      ...(this.cfg.clientURL ? { fromClientURL: this.cfg.clientURL } : {}),
       to: m.from,
       toIncarnation: m.fromIncarnation,
       term,

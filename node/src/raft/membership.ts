@@ -6,8 +6,11 @@ export type MembershipChange =
   | { type: 'add-learner'; member: Omit<Member, 'role'> }
   | { type: 'promote'; id: NodeId }
   | { type: 'remove'; id: NodeId }
-  /** Internal: record the incarnation a member was first heard with (static bootstrap). */
-  | { type: 'pin-incarnation'; id: NodeId; incarnation: string };
+  /**
+   * Internal: record the incarnation (and client URL, when unknown) a member was first heard with.
+   * A statically bootstrapped cluster knows neither for its peers at start.
+   */
+  | { type: 'pin-identity'; id: NodeId; incarnation: string; clientURL: string };
 
 export const emptyMembership: Membership = { members: [] };
 
@@ -61,13 +64,14 @@ export function applyChange(m: Membership, change: MembershipChange): ChangeOutc
       }
       return { ok: true, next, noop: false };
     }
-    case 'pin-incarnation': {
+    case 'pin-identity': {
       if (!existing) return { ok: false, code: 'unknown_member', message: `no member ${change.id}` };
-      if (existing.incarnation === change.incarnation) return { ok: true, next: m, noop: true };
-      if (existing.incarnation !== '') {
+      if (existing.incarnation !== '' && existing.incarnation !== change.incarnation) {
         return { ok: false, code: 'invalid', message: `member ${change.id} already has incarnation ${existing.incarnation}` };
       }
-      return { ok: true, next: replace(m, { ...existing, incarnation: change.incarnation }), noop: false };
+      const clientURL = existing.clientURL || change.clientURL;
+      if (existing.incarnation === change.incarnation && existing.clientURL === clientURL) return { ok: true, next: m, noop: true };
+      return { ok: true, next: replace(m, { ...existing, incarnation: change.incarnation, clientURL }), noop: false };
     }
   }
 }

@@ -65,6 +65,11 @@ export interface Envelope {
   /** The incarnation the sender believes the target has; '' when it does not know yet. */
   toIncarnation: string;
   term: number;
+  /**
+   * Where the sender serves clients. Lets the leader of a statically bootstrapped cluster record
+   * its peers' client URLs (followers forward client requests there). Optional on the wire.
+   */
+  fromClientURL?: string;
 }
 
 export type Message =

@@ -15,6 +15,7 @@ export function messageProblem(m: unknown): string | null {
     if (!isStr(o[f])) return `${f} must be a string`;
   }
   if (!o.from) return 'from is empty';
+  if (o.fromClientURL !== undefined && !isStr(o.fromClientURL)) return 'fromClientURL must be a string';
   if (!isIndex(o.term)) return 'term must be a non-negative integer';
   switch (o.type) {
     case 'vote':

@@ -111,6 +111,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<NodeRuntime> {
       ...t,
       heartbeatTicks: 1,
       id: o.id,
+      clientURL: o.advertiseClient,
       incarnation: dir.incarnation,
       clusterId,
       rng: seededRng(randomBytes(4).readUInt32BE(0)),

@@ -1,0 +1,182 @@
+// `conflux-node` flags (design section 4). Every flag is also an environment variable
+// CONFLUX_<NAME> (--data-dir -> CONFLUX_DATA_DIR); a flag wins over the environment.
+import type { RaftTunables, StartMode } from '../server/runtime.js';
+
+export class UsageError extends Error {
+  readonly code = 'usage';
+}
+
+export interface NodeFlags {
+  id: string;
+  dataDir: string;
+  listenClient: { host: string; port: number };
+  listenPeer: { host: string; port: number };
+  advertiseClient: string;
+  advertisePeer: string;
+  mode: StartMode;
+  authTokenFile?: string;
+  adminTokenFile?: string;
+  peerTokenFile?: string;
+  logLevel: 'error' | 'warn' | 'info' | 'debug';
+  logFormat: 'json' | 'text';
+  maxValueBytes: number;
+  tunables: Partial<RaftTunables>;
+}
+
+interface FlagSpec {
+  name: string;
+  kind: 'string' | 'int' | 'bool';
+  help: string;
+}
+
+export const flagSpecs: FlagSpec[] = [
+  { name: 'id', kind: 'string', help: 'member id, unique in the cluster (required)' },
+  { name: 'data-dir', kind: 'string', help: 'data directory (required)' },
+  { name: 'listen-client', kind: 'string', help: 'host:port of the client API (default 127.0.0.1:7070)' },
+  { name: 'listen-peer', kind: 'string', help: 'host:port of the peer API (default 127.0.0.1:7071)' },
+  { name: 'advertise-client', kind: 'string', help: 'URL other nodes and clients use for the client API' },
+  { name: 'advertise-peer', kind: 'string', help: 'URL other nodes use for the peer API' },
+  { name: 'initial-cluster', kind: 'string', help: 'id=peerURL,... : start a new cluster whose members are all voters' },
+  { name: 'bootstrap', kind: 'bool', help: 'start a new one-voter cluster' },
+  { name: 'auth-token-file', kind: 'string', help: 'client tokens, one "TOKEN read|readwrite PREFIX" per line' },
+  { name: 'admin-token-file', kind: 'string', help: 'file holding the admin token' },
+  { name: 'peer-token-file', kind: 'string', help: 'file holding the peer token' },
+  { name: 'log-level', kind: 'string', help: 'error|warn|info|debug (default info)' },
+  { name: 'log-format', kind: 'string', help: 'json|text (default json)' },
+  { name: 'max-value-bytes', kind: 'int', help: 'largest value accepted (default 1048576)' },
+  { name: 'heartbeat-interval-ms', kind: 'int', help: 'Raft tick and heartbeat interval (default 100)' },
+  { name: 'election-ticks-min', kind: 'int', help: 'election timeout lower bound, in ticks (default 10)' },
+  { name: 'election-ticks-max', kind: 'int', help: 'election timeout upper bound, in ticks (default 20)' },
+  { name: 'snapshot-entries', kind: 'int', help: 'snapshot every this many applied entries (default 10000)' },
+  { name: 'compaction-keep-entries', kind: 'int', help: 'entries kept behind a snapshot (default 1000)' },
+  { name: 'max-inflight-appends', kind: 'int', help: 'AppendEntries in flight per follower (default 4)' },
+  { name: 'max-entries-per-append', kind: 'int', help: 'entries per AppendEntries (default 1024)' },
+  { name: 'max-bytes-per-append', kind: 'int', help: 'bytes per AppendEntries (default 4 MiB)' },
+  { name: 'lease-reads', kind: 'bool', help: 'serve linearizable reads under a leader lease (assumes bounded clock drift)' },
+];
+
+export function usage(): string {
+  const lines = flagSpecs.map((f) => `  --${f.name}${f.kind === 'bool' ? '' : ' VALUE'}`.padEnd(34) + f.help);
+  return [
+    'usage: conflux-node --id ID --data-dir DIR [--initial-cluster id=URL,... | --bootstrap] [flags]',
+    'Without --initial-cluster or --bootstrap a new node waits to be added (POST /admin/members on the leader).',
+    'A node restarted with an existing data directory ignores both and resumes.',
+    'Every flag can also be set as CONFLUX_<NAME>, e.g. CONFLUX_DATA_DIR.',
+    '',
+    ...lines,
+  ].join('\n');
+}
+
+const envName = (flag: string) => `CONFLUX_${flag.toUpperCase().replace(/-/g, '_')}`;
+
+export function parseNodeFlags(argv: string[], env: NodeJS.ProcessEnv): NodeFlags {
+  const values = new Map<string, string | boolean>();
+  for (const spec of flagSpecs) {
+    const v = env[envName(spec.name)];
+    if (v !== undefined && v !== '') values.set(spec.name, spec.kind === 'bool' ? v === 'true' || v === '1' : v);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument ${arg}`);
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    const spec = flagSpecs.find((s) => s.name === name);
+    if (!spec) throw new UsageError(`unknown flag --${name}`);
+    if (spec.kind === 'bool') {
+      values.set(name, inline === undefined ? true : inline === 'true');
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    values.set(name, value);
+  }
+  const str = (n: string): string | undefined => values.get(n) as string | undefined;
+  const int = (n: string): number | undefined => {
+    const v = str(n);
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) <= 0) throw new UsageError(`--${n} must be a positive integer, got ${v}`);
+    return Number(v);
+  };
+
+  const id = str('id');
+  if (!id) throw new UsageError('--id is required');
+  if (!/^[A-Za-z0-9._-]{1,63}$/.test(id)) throw new UsageError(`--id ${id}: use 1-63 letters, digits, '.', '_' or '-'`);
+  const dataDir = str('data-dir');
+  if (!dataDir) throw new UsageError('--data-dir is required');
+  const listenClient = hostPort(str('listen-client') ?? '127.0.0.1:7070', 'listen-client');
+  const listenPeer = hostPort(str('listen-peer') ?? '127.0.0.1:7071', 'listen-peer');
+  const advertiseClient = url(str('advertise-client') ?? `http://${listenClient.host}:${listenClient.port}`, 'advertise-client');
+  const advertisePeer = url(str('advertise-peer') ?? `http://${listenPeer.host}:${listenPeer.port}`, 'advertise-peer');
+
+  const initial = str('initial-cluster');
+  if (initial && values.get('bootstrap') === true) throw new UsageError('use either --initial-cluster or --bootstrap, not both');
+  let mode: StartMode = { kind: 'join' };
+  if (values.get('bootstrap') === true) mode = { kind: 'bootstrap' };
+  if (initial) {
+    const members = initial.split(',').map((part) => {
+      const eq = part.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--initial-cluster: "${part}" is not id=peerURL`);
+      return { id: part.slice(0, eq).trim(), peerURL: url(part.slice(eq + 1).trim(), 'initial-cluster') };
+    });
+    if (new Set(members.map((m) => m.id)).size !== members.length) throw new UsageError('--initial-cluster lists an id twice');
+    if (!members.some((m) => m.id === id)) throw new UsageError(`--initial-cluster does not list this node (${id})`);
+    mode = { kind: 'initial-cluster', members };
+  }
+
+  const logLevel = (str('log-level') ?? 'info') as NodeFlags['logLevel'];
+  if (!['error', 'warn', 'info', 'debug'].includes(logLevel)) throw new UsageError(`--log-level ${logLevel}: use error, warn, info or debug`);
+  const logFormat = (str('log-format') ?? 'json') as NodeFlags['logFormat'];
+  if (!['json', 'text'].includes(logFormat)) throw new UsageError(`--log-format ${logFormat}: use json or text`);
+
+  const tunables: Partial<RaftTunables> = {};
+  const setInt = (flag: string, key: keyof RaftTunables) => {
+    const v = int(flag);
+    if (v !== undefined) (tunables as Record<string, number>)[key] = v;
+  };
+  setInt('heartbeat-interval-ms', 'heartbeatIntervalMs');
+  setInt('election-ticks-min', 'electionTicksMin');
+  setInt('election-ticks-max', 'electionTicksMax');
+  setInt('snapshot-entries', 'snapshotEntries');
+  setInt('compaction-keep-entries', 'compactionKeepEntries');
+  setInt('max-inflight-appends', 'maxInflightAppends');
+  setInt('max-entries-per-append', 'maxEntriesPerAppend');
+  setInt('max-bytes-per-append', 'maxBytesPerAppend');
+  if (values.get('lease-reads') === true) tunables.leaseReads = true;
+  const min = tunables.electionTicksMin ?? 10;
+  const max = tunables.electionTicksMax ?? 20;
+  if (max <= min) throw new UsageError(`--election-ticks-max (${max}) must be above --election-ticks-min (${min})`);
+
+  return {
+    id,
+    dataDir,
+    listenClient,
+    listenPeer,
+    advertiseClient,
+    advertisePeer,
+    mode,
+    authTokenFile: str('auth-token-file'),
+    adminTokenFile: str('admin-token-file'),
+    peerTokenFile: str('peer-token-file'),
+    logLevel,
+    logFormat,
+    maxValueBytes: int('max-value-bytes') ?? 1024 * 1024,
+    tunables,
+  };
+}
+
+function hostPort(v: string, flag: string): { host: string; port: number } {
+  const m = /^(.*):(\d{1,5})$/.exec(v);
+  const port = Number(m?.[2]);
+  if (!m || !m[1] || port > 65535) throw new UsageError(`--${flag} ${v}: expected host:port`);
+  return { host: m[1].replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+function url(v: string, flag: string): string {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new UsageError(`--${flag}: ${v} is not a URL`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--${flag}: ${v} must be http(s)`);
+  return v.replace(/\/$/, '');
+}
