@@ -1,0 +1,110 @@
+// The client port's express app: client API, watches, admin API, health and metrics, with the
+// request context in front and the JSON error handler behind everything (unknown routes included).
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { ConfluxNodeApi } from '../node-api.js';
+import { mountAdminApi } from './admin-api.js';
+import { mountClientApi } from './client-api.js';
+import { routeNotFound, sendErrorResponse, toHttpError } from './errors.js';
+import { Forwarder, LeaderRouter } from './forward.js';
+import { mountHealth } from './health.js';
+import { requestContext, requestIdOf } from './request-context.js';
+import {
+  allowAll,
+  resolveHttpOptions,
+  type AppContext,
+  type Authorize,
+  type HttpLogger,
+  type HttpMetrics,
+  type HttpOptionsInput,
+} from './types.js';
+import { WatchStreams } from './watch.js';
+
+export interface ClientServerAppOptions {
+  node: ConfluxNodeApi;
+  logger: HttpLogger;
+  /** NodeMetrics in a node; absent: no `/metrics` route and no request histogram. */
+  metrics?: HttpMetrics;
+  options?: HttpOptionsInput;
+  /** The auth hook (design section 4); default: allow everything. */
+  authorize?: Authorize;
+}
+
+export interface ClientServerApp {
+  /** Hand to `http.createServer(app)`. */
+  app: Express;
+  /** Open watch streams (what the `conflux_watchers` gauge counts on the hub side). */
+  watchStreams(): number;
+  /**
+   * Ends every watch stream and drops forwarding connections. Call before `server.close()`:
+   * open SSE streams would otherwise keep the server from closing.
+   */
+  close(): void;
+}
+
+export function createClientServerApp(input: ClientServerAppOptions): ClientServerApp {
+  const ctx: AppContext = {
+    node: input.node,
+    logger: input.logger,
+    options: resolveHttpOptions(input.options),
+    authorize: input.authorize ?? allowAll,
+  };
+  const forwarder = new Forwarder(input.node.id, ctx.options.forwardTimeoutMs, input.logger);
+  const leader = new LeaderRouter(input.node, forwarder, ctx.options);
+  const watches = new WatchStreams(ctx);
+
+  const app = express();
+  app.disable('x-powered-by');
+  // ETags are ours (`"<modRevision>"`); express's body hashes would be wrong and cost CPU.
+  app.set('etag', false);
+  // `/v1/kv/` is an (invalid, empty) key, not the listing `/v1/kv`.
+  app.set('strict routing', true);
+  app.use(requestContext(input.logger, input.metrics));
+
+  const router = express.Router({ strict: true, caseSensitive: true });
+  mountHealth(router, ctx, input.metrics);
+  mountClientApi(router, ctx, leader);
+  watches.mount(router);
+  mountAdminApi(router, ctx, leader);
+  app.use(router);
+
+  app.use((req: Request, _res: Response, next: NextFunction) => next(routeNotFound(req.method, req.path)));
+  app.use(errorHandler(input.logger));
+
+  return {
+    app,
+    watchStreams: () => watches.count,
+    close: () => {
+      watches.closeAll();
+      forwarder.close();
+    },
+  };
+}
+
+function errorHandler(logger: HttpLogger) {
+  // Express recognises error handlers by their four parameters: `next` must stay.
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const answer = toHttpError(err);
+    if (!answer.expected) {
+      logger.error('request failed with an unexpected error', {
+        requestId: safeRequestId(res),
+        method: req.method,
+        error: err instanceof Error ? err.message : String(err),
+        stack: err instanceof Error ? err.stack : undefined,
+      });
+    }
+    if (res.headersSent) {
+      // Half a response is out (a stream broke): all we can do is cut it so the client notices.
+      res.destroy();
+      return;
+    }
+    sendErrorResponse(res, answer);
+  };
+}
+
+function safeRequestId(res: Response): string | undefined {
+  try {
+    return requestIdOf(res);
+  } catch {
+    return undefined;
+  }
+}
