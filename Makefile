@@ -26,6 +26,9 @@ test: build typecheck ## the whole test suite with coverage; ends with "N passed
 test-fast: build ## unit tests only, no coverage
 	$(VITEST) node operator
 
+cluster: build ## start a local 3-node cluster on 127.0.0.1 (data in ./.local-cluster) until Ctrl-C
+	node dist/node/src/cli/local-cluster.js
+
 sim-long: build ## the long simulator run (SIM_SEEDS=100000 by default)
 	SIM_SEEDS=$${SIM_SEEDS:-100000} $(VITEST) test/sim
 

@@ -1,0 +1,104 @@
+// The composition root: the only module that picks winston, prom-client, express and classic-level
+// concretely (through runtime.ts). Everything below depends on small interfaces.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import winston from 'winston';
+import type { NodeFlags } from './cli/node-flags.js';
+import { parseClientTokens, readSingleToken, tokenAuthorizer } from './server/auth.js';
+import { createClientServerApp } from './server/http/app.js';
+import type { Authorize } from './server/http/types.js';
+import type { Logger } from './server/logger.js';
+import { NodeMetrics } from './server/metrics.js';
+import { openRuntime, type NodeRuntime } from './server/runtime.js';
+
+export interface RunningNode {
+  runtime: NodeRuntime;
+  clientPort: number;
+  peerPort: number;
+  close(): Promise<void>;
+}
+
+export function createLogger(flags: Pick<NodeFlags, 'id' | 'logLevel' | 'logFormat'>): winston.Logger {
+  const format =
+    flags.logFormat === 'json'
+      ? winston.format.combine(winston.format.timestamp(), winston.format.json())
+      : winston.format.combine(
+          winston.format.timestamp({ format: 'HH:mm:ss.SSS' }),
+          winston.format.printf(({ timestamp, level, message, node, ...meta }) => {
+            const rest = Object.keys(meta).length ? ' ' + JSON.stringify(meta) : '';
+            return `${String(timestamp)} ${String(node)} ${level.padEnd(5)} ${String(message)}${rest}`;
+          }),
+        );
+  return winston.createLogger({
+    level: flags.logLevel,
+    format,
+    defaultMeta: { node: flags.id },
+    transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] })],
+  });
+}
+
+/** Auth is on whenever a token file is given (design section 4). */
+function authFrom(flags: NodeFlags, logger: Logger): { authorize?: Authorize; peerToken?: string } {
+  const adminToken = flags.adminTokenFile ? readSingleToken(flags.adminTokenFile) : undefined;
+  const peerToken = flags.peerTokenFile ? readSingleToken(flags.peerTokenFile) : undefined;
+  const grants = flags.authTokenFile ? parseClientTokens(readFileSync(flags.authTokenFile, 'utf8'), flags.authTokenFile) : [];
+  if (!flags.authTokenFile && !adminToken) {
+    logger.warn('authentication is OFF: no --auth-token-file or --admin-token-file (fine for a development cluster only)');
+    return { peerToken };
+  }
+  logger.info('authentication is on', { clientTokens: grants.length, adminToken: adminToken !== undefined, peerToken: peerToken !== undefined });
+  return { authorize: tokenAuthorizer({ clientGrants: grants, adminToken }), peerToken };
+}
+
+export async function startNode(flags: NodeFlags, logger: winston.Logger, onFatal: (err: Error) => void): Promise<RunningNode> {
+  const metrics = new NodeMetrics({ processMetrics: true });
+  const { authorize, peerToken } = authFrom(flags, logger);
+  const runtime = await openRuntime({
+    id: flags.id,
+    dataDir: flags.dataDir,
+    listenPeer: flags.listenPeer,
+    advertisePeer: flags.advertisePeer,
+    advertiseClient: flags.advertiseClient,
+    mode: flags.mode,
+    tunables: flags.tunables,
+    logger,
+    metrics,
+    peerToken,
+    onFatal,
+  });
+  metrics.bindSource(runtime.node);
+  const client = createClientServerApp({
+    node: runtime.node,
+    logger,
+    metrics,
+    authorize,
+    options: { maxValueBytes: flags.maxValueBytes },
+  });
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, client.app);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(flags.listenClient.port, flags.listenClient.host, () => resolve());
+    });
+  } catch (err) {
+    client.close();
+    await runtime.close();
+    throw err;
+  }
+  const clientPort = (server.address() as AddressInfo).port;
+  logger.info('serving', { client: `${flags.listenClient.host}:${clientPort}`, peer: `${flags.listenPeer.host}:${runtime.peerPort}` });
+  return {
+    runtime,
+    clientPort,
+    peerPort: runtime.peerPort,
+    async close() {
+      client.close();
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+      await runtime.close();
+    },
+  };
+}
