@@ -11,6 +11,8 @@
 // At open, every record is read and checked (checksums, keys, contiguity, the prevTerm chain, the
 // summary in 'h'): a damaged or missing entry stops the open with a CorruptionError naming the
 // directory and index. Reads check again, so a later bit flip is never served either.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { Entry, SnapshotMeta } from '../raft/types.js';
 import { decodeEntry, encodeEntry, entryKey, entryKeyIndex, KEY_ENTRY_PREFIX } from './entry-codec.js';
@@ -30,7 +32,7 @@ import { checkRange, firstIndexOf, initialMeta, planInstall, planPurge, planWrit
 import type { LogMeta, MutationPlan, TermRun } from './log-meta.js';
 import { entryBytes } from './log-storage.js';
 import type { LogState, LogStorage, LogWrite } from './log-storage.js';
-import { mkdirDurable } from './durable-fs.js';
+import { mkdirDurable, writeFileDurable } from './durable-fs.js';
 import { ReadWriteGate } from './rw-gate.js';
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>;
@@ -84,6 +86,7 @@ export class LevelLogStorage implements LogStorage {
       throw levelError(dir, err, 'cannot open the log database');
     }
     try {
+      await checkWalRecovery(dir);
       const meta = await scan(db, dir);
       return new LevelLogStorage(db, dir, meta);
     } catch (err) {
@@ -350,6 +353,39 @@ async function scan(db: Db, dir: string): Promise<LogMeta> {
     throw corrupt(`the snapshot meta (index ${snapshot.index}, term ${snapshot.term}) does not fit the log`);
   }
   return meta;
+}
+
+/**
+ * Written when LevelDB reports, while replaying its write-ahead log at open, that it skipped
+ * damaged records. LevelDB then carries on without them and deletes that log file, so the loss
+ * would be silent (and invisible at the next open): a synced, acknowledged batch may be gone. The
+ * file keeps the node from starting until an operator decides.
+ */
+export const WAL_DAMAGE_MARKER = 'CONFLUX-WAL-DAMAGED';
+
+async function checkWalRecovery(dir: string): Promise<void> {
+  const marker = join(dir, WAL_DAMAGE_MARKER);
+  let info = '';
+  try {
+    info = await readFile(join(dir, 'LOG'), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const drops = info.split('\n').filter((line) => line.includes(': dropping '));
+  if (drops.length > 0) await writeFileDurable(marker, new TextEncoder().encode(`${drops.join('\n')}\n`));
+  let report: string;
+  try {
+    report = await readFile(marker, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  throw new CorruptionError(
+    { dir, file: WAL_DAMAGE_MARKER },
+    `LevelDB skipped damaged records of its write-ahead log while recovering (${report.trim().split('\n')[0]}); ` +
+      `acknowledged entries may be lost. Rebuild this node from its peers (remove it and add it back with an empty data ` +
+      `directory), or delete ${marker} to accept the loss and start with what is left.`,
+  );
 }
 
 async function getRecord(db: Db, dir: string, key: Uint8Array, name: string): Promise<unknown> {
