@@ -117,6 +117,21 @@ describe('snapshot / restore', () => {
     }
   });
 
+  it('accepts Node Buffer chunks and copies values out of them', async () => {
+    const f = new Feeder();
+    f.put('k', 'value-bytes');
+    const bytes = await snapshotBytes(f.store);
+    const buffers = [Buffer.from(bytes.subarray(0, 20)), Buffer.from(bytes.subarray(20))];
+    const r = new KvStore();
+    await r.restore(meta(1), (async function* () {
+      yield* buffers;
+    })());
+    for (const b of buffers) b.fill(0);
+    const value = r.get('k')?.value as Uint8Array;
+    expect(Buffer.isBuffer(value)).toBe(false);
+    expect(dec(value)).toBe('value-bytes');
+  });
+
   it('is consistent as of the call while apply() goes on during the stream (copy-on-snapshot)', async () => {
     const live = storeWith(entries.slice(0, 500));
     const frozen = storeWith(entries.slice(0, 500));

@@ -15,6 +15,7 @@
 //
 // Value size is deliberately not limited here: the limit is a per-node flag, and a state machine
 // that consulted it could diverge between nodes. The server checks it before proposing.
+import { copyBytes } from './bytes.js';
 import { InvalidCommandError, InvalidKeyError } from './errors.js';
 import { MAX_KEY_BYTES, validateKey } from './keys.js';
 
@@ -353,7 +354,7 @@ class Reader {
   }
 
   rest(): Uint8Array {
-    const value = this.data.slice(this.pos);
+    const value = copyBytes(this.data.subarray(this.pos));
     this.pos = this.data.length;
     return value;
   }

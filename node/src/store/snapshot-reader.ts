@@ -1,6 +1,7 @@
 // Reads and verifies a snapshot image (format in snapshot-format.ts) into a new MvccState.
 import { crc32 } from 'node:zlib';
 import { ByteStream } from './byte-stream.js';
+import { copyBytes } from './bytes.js';
 import { validateContentType } from './commands.js';
 import { SnapshotCorruptError, StoreError } from './errors.js';
 import { compareKeys, validateKey } from './keys.js';
@@ -232,7 +233,7 @@ class ImageBuilder {
         throw err;
       }
       // A copy: a value must not pin the whole frame it arrived in.
-      const value = r.bytes_(r.u32()).slice();
+      const value = copyBytes(r.bytes_(r.u32()));
       rec = { key, modRevision, createRevision, version, contentType, value, deleted: false };
     }
     this.check(rec);

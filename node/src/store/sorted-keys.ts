@@ -33,8 +33,13 @@ export class SortedKeySet {
       this.count = 1;
       return true;
     }
-    // Past the last key, the key goes to the end of the last block (appends stay cheap).
-    const b = Math.min(this.blockFor(key), this.blocks.length - 1);
+    // Past the last key, the key goes to the end of the last block. Checked first because
+    // restores and sequentially named keys append in order.
+    const lastBlock = this.blocks[this.blocks.length - 1] as string[];
+    const b =
+      (lastBlock[lastBlock.length - 1] as string) < key
+        ? this.blocks.length - 1
+        : Math.min(this.blockFor(key), this.blocks.length - 1);
     const block = this.blocks[b] as string[];
     const i = lowerBound(block, key);
     if (i < block.length && block[i] === key) return false;
