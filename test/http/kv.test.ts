@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { errorBody, json, rawRequest, startServer, type TestServer } from './harness.js';
 
 let t: TestServer;
-const put = (key: string, body: BodyInit, headers: Record<string, string> = {}) =>
+const put = (key: string, body: string | Uint8Array, headers: Record<string, string> = {}) =>
   fetch(`${t.url}/v1/kv/${key}`, { method: 'PUT', body, headers });
 const get = (key: string, query = '') => fetch(`${t.url}/v1/kv/${key}${query}`);
 const del = (key: string, headers: Record<string, string> = {}) =>
