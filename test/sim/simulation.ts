@@ -138,7 +138,8 @@ export class Simulation {
     }
   }
 
-  private bootstrap(): void {
+  /** Creates and starts the nodes (execute() does this; scenarios call it themselves). */
+  bootstrap(): void {
     const voters = this.ids.slice(0, this.options.initialVoters);
     const incarnations = new Map(this.ids.map((id) => [id, this.newIncarnation(id)]));
     const members: Member[] = voters.map((id) => ({
@@ -172,7 +173,7 @@ export class Simulation {
     });
   }
 
-  private runUntil(untilMs: number): void {
+  runUntil(untilMs: number): void {
     const maxEvents = this.run.maxEvents ?? 3_000_000;
     while (this.queue.runNext(untilMs)) {
       if (++this.events > maxEvents) {
@@ -388,8 +389,30 @@ export class Simulation {
     }
     const checker = err instanceof SimViolation ? err.checker : 'harness-error';
     const message = err instanceof SimViolation ? err.message : ((err as Error).stack ?? String(err));
+    this.logNodeStates();
     this.trace.log('sim', `FAILED ${message}`);
     return { ...base, ok: false, checker, message, traceTail: this.trace.tail(this.run.traceLines ?? 60) };
+  }
+
+  /** Where every node stands, for the end of a failure's trace. */
+  private logNodeStates(): void {
+    for (const node of this.nodes.values()) {
+      let s = null;
+      try {
+        s = node.status();
+      } catch {
+        // a broken core may throw here too; the state line is best effort
+      }
+      const voters = s?.membership.members.map((m) => `${m.id}${m.role === 'voter' ? '' : '(l)'}#${m.incarnation}`).join(',');
+      this.trace.log(
+        node.id,
+        `state: ${node.up ? 'up' : this.stopped.has(node.id) ? 'stopped' : 'down'} incarnation=${node.incarnation()} ` +
+          (s === null
+            ? ''
+            : `${s.role} term=${s.term} leader=${s.leaderId ?? '-'} commit=${s.commit} last=${s.lastIndex} ` +
+              `applied=${node.appliedIndex()} snapshot=${s.snapshotIndex} config=[${voters}]`),
+      );
+    }
   }
 
   private stats(): SimStats {
