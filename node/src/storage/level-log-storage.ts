@@ -10,7 +10,13 @@
 //
 // At open, every record is read and checked (checksums, keys, contiguity, the prevTerm chain, the
 // summary in 'h'): a damaged or missing entry stops the open with a CorruptionError naming the
-// directory and index. Reads check again, so a later bit flip is never served either.
+// directory and index. Reads check again, so a later bit flip is never served either. LevelDB
+// itself skips damaged records of its write-ahead log when it replays it; it says so only in its
+// info LOG, which is checked after open (see WAL_DAMAGE_MARKER).
+//
+// Limits: a fsync covers LevelDB's write-ahead log; LevelDB does not fsync the directory when it
+// starts a new log file, so a power cut right after a log rotation could lose that file's entry
+// (a SIGKILL cannot: the crash tests kill processes, they do not cut power).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';

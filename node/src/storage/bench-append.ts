@@ -1,0 +1,180 @@
+// Append benchmark for the LevelDB log (not a test). Build, then run:
+//   npx tsc -p tsconfig.build.json && node dist/node/src/storage/bench-append.js [--dir D] [--seconds S]
+// Measures, on the disk holding D (default: the OS temp dir):
+// - raw: append 256 bytes + fdatasync in a loop (the ceiling for one durable write at a time);
+// - batch N: one writer appending N entries of 256 bytes per write(), each awaited (fsync each).
+//   Raw and batch 1 are measured in alternating slices, so that load from other processes on a
+//   shared machine hits both alike and their ratio stays meaningful;
+// - group commit: 64 concurrent writers appending one entry each, in a loop.
+import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Entry } from '../raft/types.js';
+import { LevelLogStorage } from './level-log-storage.js';
+
+const ENTRY_BYTES = 256;
+
+interface Result {
+  name: string;
+  entriesPerSec: number;
+  writesPerSec: number;
+  fsyncsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+function summarize(name: string, latenciesMs: number[], entries: number, fsyncs: number, seconds: number): Result {
+  const sorted = [...latenciesMs].sort((a, b) => a - b);
+  return {
+    name,
+    entriesPerSec: entries / seconds,
+    writesPerSec: latenciesMs.length / seconds,
+    fsyncsPerSec: fsyncs / seconds,
+    p50Ms: percentile(sorted, 0.5),
+    p99Ms: percentile(sorted, 0.99),
+  };
+}
+
+/** Accumulates latencies over several slices of one phase. */
+class Phase {
+  latencies: number[] = [];
+  entries = 0;
+  fsyncs = 0;
+  seconds = 0;
+  constructor(readonly name: string) {}
+  result(): Result {
+    return summarize(this.name, this.latencies, this.entries, this.fsyncs, this.seconds);
+  }
+}
+
+function rawSlice(fd: number, phase: Phase, seconds: number): void {
+  const block = new Uint8Array(ENTRY_BYTES).fill(0x61);
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  for (let now = start; now < end; ) {
+    writeSync(fd, block);
+    fdatasyncSync(fd);
+    const after = performance.now();
+    phase.latencies.push(after - now);
+    phase.entries++;
+    phase.fsyncs++;
+    now = after;
+  }
+  phase.seconds += (performance.now() - start) / 1000;
+}
+
+const payload = new Uint8Array(ENTRY_BYTES).map((_, i) => (i * 7) & 0xff);
+const entryAt = (index: number): Entry => ({ index, term: 1, kind: 'normal', data: payload });
+
+async function sequentialSlice(log: LevelLogStorage, batch: number, phase: Phase, seconds: number): Promise<void> {
+  let next = log.lastIndex() + 1;
+  const flushesBefore = log.stats().flushes;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  for (let now = start; now < end; ) {
+    const entries = Array.from({ length: batch }, () => entryAt(next++));
+    await log.write({ hardState: null, entries });
+    const after = performance.now();
+    phase.latencies.push(after - now);
+    phase.entries += batch;
+    now = after;
+  }
+  phase.seconds += (performance.now() - start) / 1000;
+  phase.fsyncs += log.stats().flushes - flushesBefore;
+}
+
+async function sequential(dir: string, batch: number, seconds: number): Promise<Result> {
+  const log = await LevelLogStorage.open(join(dir, `batch-${batch}`));
+  const phase = new Phase(`batch ${batch}`);
+  await sequentialSlice(log, batch, phase, seconds);
+  await log.close();
+  return phase.result();
+}
+
+/** Raw fdatasync and batch-1 appends in alternating slices: the ratio the target is about. */
+async function paired(dir: string, seconds: number): Promise<[Result, Result]> {
+  const raw = new Phase('raw append+fdatasync');
+  const batch1 = new Phase('batch 1');
+  const fd = openSync(join(dir, 'raw.dat'), 'a');
+  const log = await LevelLogStorage.open(join(dir, 'batch-1'));
+  const slices = 8;
+  for (let i = 0; i < slices; i++) {
+    if (i % 2 === 0) rawSlice(fd, raw, seconds / slices);
+    await sequentialSlice(log, 1, batch1, seconds / slices);
+    if (i % 2 === 1) rawSlice(fd, raw, seconds / slices);
+  }
+  closeSync(fd);
+  await log.close();
+  return [raw.result(), batch1.result()];
+}
+
+async function concurrent(dir: string, writers: number, seconds: number): Promise<Result> {
+  const log = await LevelLogStorage.open(join(dir, `concurrent-${writers}`));
+  let next = 1;
+  const latencies: number[] = [];
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  const writer = async (): Promise<void> => {
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      // Indexes are taken when write() is called; calls are applied in call order, so they fit.
+      await log.write({ hardState: null, entries: [entryAt(next++)] });
+      latencies.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: writers }, writer));
+  const elapsed = (performance.now() - start) / 1000;
+  const { flushes } = log.stats();
+  await log.close();
+  return summarize(`group commit, ${writers} writers x 1 entry`, latencies, next - 1, flushes, elapsed);
+}
+
+function row(r: Result): string {
+  const n = (x: number, w: number): string => x.toFixed(0).padStart(w);
+  const ms = (x: number): string => x.toFixed(3).padStart(8);
+  return `${r.name.padEnd(38)} ${n(r.entriesPerSec, 10)} ${n(r.writesPerSec, 9)} ${n(r.fsyncsPerSec, 8)} ${ms(r.p50Ms)} ${ms(r.p99Ms)}`;
+}
+
+async function main(): Promise<void> {
+  const base = arg('dir', tmpdir());
+  const seconds = Number(arg('seconds', '3'));
+  const dir = await mkdtemp(join(base, 'conflux-bench-'));
+  try {
+    console.log(`dir ${dir}, ${seconds} s per phase, entries of ${ENTRY_BYTES} bytes`);
+    console.log(`${'phase'.padEnd(38)} ${'entries/s'.padStart(10)} ${'writes/s'.padStart(9)} ${'fsyncs/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);
+    const results: Result[] = [];
+    const run = async (r: Result | Promise<Result>): Promise<Result> => {
+      const done = await r;
+      results.push(done);
+      console.log(row(done));
+      return done;
+    };
+    const [raw, batch1] = await paired(dir, seconds * 2);
+    await run(raw);
+    await run(batch1);
+    for (const batch of [16, 64, 256]) await run(sequential(dir, batch, seconds));
+    const group = await run(concurrent(dir, 64, seconds));
+    const ratio = batch1.writesPerSec / raw.writesPerSec;
+    console.log(`batch 1 vs raw fdatasync: ${(ratio * 100).toFixed(1)}% (target >= 80%) ${ratio >= 0.8 ? 'OK' : 'MISSED'}`);
+    console.log(`group commit: ${group.entriesPerSec.toFixed(0)} entries/s (target >= 20000) ${group.entriesPerSec >= 20_000 ? 'OK' : 'MISSED'}`);
+    console.log(JSON.stringify({ results, batch1VsRaw: ratio }));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
