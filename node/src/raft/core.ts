@@ -31,7 +31,7 @@ export type RefusalCode =
 
 export type ProposeResult =
   | { ok: true; index: number; term: number }
-  | { ok: false; code: RefusalCode; leaderId: NodeId | null; message: string; lag?: number };
+  | { ok: false; code: RefusalCode; leaderId: NodeId | null; message: string; lag?: number; internal?: boolean };
 
 export interface StepRefusal {
   reason: Extract<RaftEvent, { type: 'message-refused' }>['reason'];
@@ -101,6 +101,8 @@ export class RaftCore {
 
   // Leader-only bookkeeping.
   private pendingConfIndex = 0;
+  /** The change in flight is the leader's own (identity pinning), not a user's. */
+  private pendingConfInternal = false;
   private leadTransferee: NodeId | null = null;
   private transferElapsed = 0;
   private broadcastPending = false;
@@ -180,8 +182,9 @@ export class RaftCore {
     }
     if (m.clusterId !== this.clusterId) {
       const fromLeader = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot';
-      if (this.clusterId === '' && fromLeader && m.toIncarnation === this.cfg.incarnation) {
-        // A node that waited to be added learns its cluster from the first leader that adds it.
+      if (this.clusterId === '' && fromLeader) {
+        // A node that waited to be added learns its cluster from the first leader that adds it
+        // (the incarnation check above already passed: addressed to us, or to whoever has our id).
         this.clusterId = m.clusterId;
         this.early.push({ kind: 'adopt-cluster-id', clusterId: m.clusterId });
       } else {
@@ -266,7 +269,10 @@ export class RaftCore {
     const refused = this.refuseUnlessLeader();
     if (refused) return refused;
     if (this.pendingConfIndex > this.log.commit || this.log.term(this.log.commit) !== this.term) {
-      return this.refusal('change_in_progress', 'a membership change is still in flight');
+      // `internal` tells the caller the change in flight is our own bookkeeping and will commit
+      // within a round trip: worth a short wait rather than a 409.
+      const internal = this.pendingConfInternal || this.log.term(this.log.commit) !== this.term;
+      return { ...this.refusal('change_in_progress', 'a membership change is still in flight'), internal } as ProposeResult;
     }
     if (change.type === 'promote') {
       const pr = this.progress.get(change.id);
@@ -282,6 +288,7 @@ export class RaftCore {
     const result = this.appendEntry('config', encodeMembership(outcome.next));
     if (result.ok) {
       this.pendingConfIndex = result.index;
+      this.pendingConfInternal = change.type === 'pin-identity';
       this.adoptMembership(outcome.next, result.index);
     }
     return result;

@@ -99,6 +99,7 @@ export class RaftDriver<R> {
   private appliedTerm: number;
   private appliedMembership: Membership;
   private snapshotSends = new Set<NodeId>();
+  private readonly refusals = new Map<string, number>();
   private snapshotWaiters: ((meta: SnapshotMeta) => void)[] = [];
   private receiving: { from: NodeId; meta: SnapshotMeta; receiver: SnapshotReceiver } | null = null;
   /** A snapshot received in full and published, that the core has not asked to install yet. */
@@ -466,9 +467,14 @@ export class RaftDriver<R> {
       case 'removed':
         this.log.warn('this node was removed from the cluster', { index: event.index });
         break;
-      case 'message-refused':
-        this.log.warn('peer message refused', { from: event.from, reason: event.reason, detail: event.detail });
+      case 'message-refused': {
+        // A misplaced peer retries every heartbeat: log the first refusal and then every 100th.
+        const key = `${event.from}/${event.reason}`;
+        const n = (this.refusals.get(key) ?? 0) + 1;
+        this.refusals.set(key, n);
+        if (n === 1 || n % 100 === 0) this.log.warn('peer message refused', { from: event.from, reason: event.reason, detail: event.detail, count: n });
         break;
+      }
     }
     this.o.onEvent?.(event);
   }

@@ -201,7 +201,15 @@ export class ConfluxNode implements ConfluxNodeApi {
   }
 
   private async change(change: MembershipChange): Promise<void> {
-    const r = this.core.changeMembership(change);
+    let r = this.core.changeMembership(change);
+    // A leader's own pending change (a new term's first commit, identity pinning) clears within a
+    // round trip; only a user's change in flight is worth a 409.
+    const deadline = this.o.clock.monotonicMs() + 2000;
+    while (!r.ok && r.code === 'change_in_progress' && r.internal && this.o.clock.monotonicMs() < deadline) {
+      this.o.driver.kick();
+      await sleep(20);
+      r = this.core.changeMembership(change);
+    }
     this.o.driver.kick();
     if (!r.ok) throw this.refusalError(r);
     await Promise.race([

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { StepRefusal } from '../raft/core.js';
 import type { Message } from '../raft/types.js';
-import { endpointOf } from './transport.js';
+import { endpointOf, PEER_URL_HEADER } from './transport.js';
 import { decodeMessages, PeerCodecError } from './peer-codec.js';
 import { decodeSnapshotChunk } from './snapshot-chunk.js';
 import type { Logger } from './logger.js';
@@ -16,6 +16,8 @@ export interface PeerHandler {
 
 export interface PeerServerOptions {
   handler: PeerHandler;
+  /** The sender's advertised peer URL (request header), for peers the configuration does not name yet. */
+  onPeerAddress?: (id: string, peerURL: string) => void;
   logger: Logger;
   peerToken?: string;
   /** Largest request body accepted (an append batch or a snapshot chunk). */
@@ -54,7 +56,8 @@ export function createPeerRequestListener(o: PeerServerOptions): http.RequestLis
     req.on('error', () => undefined);
     req.on('end', () => {
       if (res.headersSent) return;
-      handle(o, path, Buffer.concat(parts), res).catch((err: unknown) => {
+      const peerURL = req.headers[PEER_URL_HEADER];
+      handle(o, path, Buffer.concat(parts), res, typeof peerURL === 'string' ? peerURL : undefined).catch((err: unknown) => {
         o.logger.error('peer request failed', { path, error: String(err) });
         if (!res.headersSent) sendError(res, 500, 'internal', 'the peer request failed');
       });
@@ -62,7 +65,7 @@ export function createPeerRequestListener(o: PeerServerOptions): http.RequestLis
   };
 }
 
-async function handle(o: PeerServerOptions, path: string, body: Buffer, res: http.ServerResponse): Promise<void> {
+async function handle(o: PeerServerOptions, path: string, body: Buffer, res: http.ServerResponse, peerURL: string | undefined): Promise<void> {
   if (path === '/raft/install_snapshot') {
     let chunk;
     try {
@@ -90,6 +93,8 @@ async function handle(o: PeerServerOptions, path: string, body: Buffer, res: htt
   } catch (err) {
     return badFrame(o, res, err);
   }
+  const sender = messages[0]?.from;
+  if (peerURL && typeof sender === 'string') o.onPeerAddress?.(sender, peerURL);
   let firstRefusal: StepRefusal | null = null;
   for (const m of messages) {
     if (endpointOf(m) !== path) {

@@ -137,8 +137,12 @@ export async function openRuntime(o: RuntimeOptions): Promise<NodeRuntime> {
       appliedTerm,
       onFatal: o.onFatal,
     });
+    // Addresses heard from peers that the configuration does not name (yet): a node waiting to be
+    // added must answer the leader before it has received the configuration.
+    const heardPeerURLs = new Map<NodeId, string>();
     transport = new PeerTransport({
-      resolve: (id) => driver.core.status().membership.members.find((m) => m.id === id)?.peerURL ?? null,
+      resolve: (id) => driver.core.status().membership.members.find((m) => m.id === id)?.peerURL ?? heardPeerURLs.get(id) ?? null,
+      selfPeerURL: o.advertisePeer,
       onUnreachable: (id) => driver.core.reportUnreachable(id),
       clock,
       rng: seededRng(randomBytes(4).readUInt32BE(0)),
@@ -157,7 +161,14 @@ export async function openRuntime(o: RuntimeOptions): Promise<NodeRuntime> {
       newClusterId: () => randomBytes(8).toString('hex'),
       saveClusterId: (id) => dir.adoptClusterId(id),
     });
-    const peerServer = http.createServer({ keepAliveTimeout: 65_000 }, createPeerRequestListener({ handler: driver, logger: o.logger, peerToken: o.peerToken }));
+    const peerServer = http.createServer({ keepAliveTimeout: 65_000 }, createPeerRequestListener({
+        handler: driver,
+        logger: o.logger,
+        peerToken: o.peerToken,
+        onPeerAddress: (id, url) => {
+          if (heardPeerURLs.size < 1000) heardPeerURLs.set(id, url);
+        },
+      }));
     await new Promise<void>((resolve, reject) => {
       peerServer.once('error', reject);
       peerServer.listen(o.listenPeer.port, o.listenPeer.host, () => resolve());

@@ -15,6 +15,11 @@ import { encodeSnapshotChunk } from './snapshot-chunk.js';
 export interface TransportOptions {
   /** Where a peer listens, from the current configuration; null when unknown. */
   resolve: (id: NodeId) => string | null;
+  /**
+   * This node's advertised peer URL, sent as a header so that a node that waits to be added (and
+   * has no configuration yet) can answer the leader that reached it.
+   */
+  selfPeerURL?: string;
   onUnreachable: (id: NodeId) => void;
   clock: Clock;
   rng: Rng;
@@ -28,6 +33,8 @@ export interface TransportOptions {
   snapshotChunkBytes?: number;
   tls?: https.AgentOptions;
 }
+
+export const PEER_URL_HEADER = 'conflux-peer-url';
 
 /** Which peer endpoint carries a message (design section 3, Peer API). */
 export function endpointOf(m: Message): string {
@@ -46,6 +53,7 @@ class PeerLink {
   queue: Message[] = [];
   inflight = 0;
   failures = 0;
+  refusals = 0;
   retryAtMs = 0;
   retryTimer: NodeJS.Timeout | null = null;
   readonly agent: http.Agent;
@@ -175,7 +183,9 @@ export class PeerTransport implements PeerSender {
         this.post(link, base, path, encodeMessages(msgs), this.timeoutMs)
           .then((res) => {
             if (res.status >= 500) throw new Error(`peer answered ${res.status}`);
-            if (res.status >= 400) this.o.logger.warn('peer refused messages', { peer: link.id, status: res.status, body: res.body.slice(0, 300) });
+            if (res.status >= 400 && link.refusals++ % 100 === 0) {
+              this.o.logger.warn('peer refused messages', { peer: link.id, status: res.status, body: res.body.slice(0, 300), count: link.refusals });
+            }
             link.failures = 0;
           })
           .catch((err: Error) => this.failed(link, err))
@@ -205,6 +215,7 @@ export class PeerTransport implements PeerSender {
     const mod = url.protocol === 'https:' ? https : http;
     const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/x-conflux-raft', 'content-length': body.length };
     if (this.o.peerToken) headers.authorization = `Bearer ${this.o.peerToken}`;
+    if (this.o.selfPeerURL) headers[PEER_URL_HEADER] = this.o.selfPeerURL;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { method: 'POST', agent: link.agent, headers, timeout: timeoutMs }, (res) => {
         const parts: Buffer[] = [];
