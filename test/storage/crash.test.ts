@@ -9,7 +9,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +28,8 @@ import {
 import type { CrashOp, WorkloadState } from '../../node/src/storage/testing/crash-workload.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CHILD = join(ROOT, 'dist/node/src/storage/testing/crash-child.js');
+const CHILD_PATH = 'node/src/storage/testing/crash-child.js';
+const BUILT_CHILD = join(ROOT, 'dist', CHILD_PATH);
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 24);
 const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
@@ -49,11 +50,31 @@ function newestSource(): number {
 
 /** `make build` compiles dist/ before the tests; when run alone, compile here if dist is stale. */
 function ensureChildBuilt(): void {
-  if (existsSync(CHILD) && statSync(CHILD).mtimeMs >= newestSource()) return;
+  if (existsSync(BUILT_CHILD) && statSync(BUILT_CHILD).mtimeMs >= newestSource()) return;
   // tsc still emits when files elsewhere in the tree have type errors; only the child matters here.
   spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'ignore' });
-  if (!existsSync(CHILD) || statSync(CHILD).mtimeMs < newestSource()) {
-    throw new Error(`crash tests need ${CHILD}, compiled from the current sources: run \`make build\` (npx tsc -p tsconfig.build.json)`);
+  if (!existsSync(BUILT_CHILD) || statSync(BUILT_CHILD).mtimeMs < newestSource()) {
+    throw new Error(`crash tests need ${BUILT_CHILD}, compiled from the current sources: run \`make build\` (npx tsc -p tsconfig.build.json)`);
+  }
+}
+
+/**
+ * dist/ is shared: a build started elsewhere rewrites it file by file, and a child started
+ * meanwhile would load half-written modules. The children run from a private copy instead,
+ * checked to load before use (with a few retries, in case the copy itself caught a build).
+ */
+async function privateCopyOfChild(): Promise<{ base: string; child: string }> {
+  const base = await mkdtemp(join(tmpdir(), 'conflux-crash-bin-'));
+  await writeFile(join(base, 'package.json'), '{"type":"module"}\n');
+  await symlink(join(ROOT, 'node_modules'), join(base, 'node_modules'), 'dir');
+  const child = join(base, CHILD_PATH);
+  for (let attempt = 1; ; attempt++) {
+    await rm(join(base, 'node'), { recursive: true, force: true });
+    for (const sub of ['node/src/storage', 'node/src/raft']) await cp(join(ROOT, 'dist', sub), join(base, sub), { recursive: true });
+    const check = spawnSync(process.execPath, [child, '--check'], { encoding: 'utf8' });
+    if (check.status === 0) return { base, child };
+    if (attempt === 5) throw new Error(`the compiled crash child does not load: ${check.stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
 
@@ -90,9 +111,11 @@ function parseReport(out: string, exit: Pick<ChildReport, 'exitCode' | 'signal' 
 describe('crash safety with SIGKILL (real processes)', () => {
   let dir: string;
   let child: ChildProcess | null = null;
+  let bin: { base: string; child: string } | null = null;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     ensureChildBuilt();
+    bin = await privateCopyOfChild();
   }, 180_000);
 
   afterEach(() => {
@@ -102,12 +125,13 @@ describe('crash safety with SIGKILL (real processes)', () => {
 
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
+    if (bin) await rm(bin.base, { recursive: true, force: true });
   });
 
   /** Runs a child and SIGKILLs it `killAfterMs` after it reported ready (or after spawn, if `early`). */
   function runChild(seed: number, killAfterMs: number, early: boolean): Promise<ChildReport> {
     return new Promise((resolvePromise, reject) => {
-      const proc = spawn(process.execPath, [CHILD, dir, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const proc = spawn(process.execPath, [bin!.child, dir, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
       child = proc;
       let out = '';
       let stderr = '';

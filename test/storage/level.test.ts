@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CompactedError, UnavailableError } from '../../node/src/storage/errors.js';
+import { CompactedError, DataDirError, StorageFailedError, UnavailableError } from '../../node/src/storage/errors.js';
 import { encodeRecord, LEVEL_FORMAT, STATE_KEY } from '../../node/src/storage/level-records.js';
 import { LevelLogStorage } from '../../node/src/storage/level-log-storage.js';
 import { entries, entry, runLogStorageSuite, snap } from '../conformance/log-storage.case.js';
@@ -94,6 +94,22 @@ describe('LevelLogStorage specifics', () => {
     await Promise.all([writer, ...readers]);
   });
 
+  it('stops for good after a failed batch: that write, queued ones and later ones all reject', async () => {
+    storage = await LevelLogStorage.open(join(root, 'log'));
+    await storage.write({ hardState: null, entries: [entry(1, 1)] });
+    // Pull the database out from under the storage, as a failing disk would.
+    await (storage as unknown as { db: { close(): Promise<void> } }).db.close();
+    const failing = storage.write({ hardState: null, entries: [entry(2, 1)] });
+    const queued = storage.write({ hardState: null, entries: [entry(3, 1)] });
+    await expect(failing).rejects.toBeInstanceOf(StorageFailedError);
+    await expect(queued).rejects.toBeInstanceOf(StorageFailedError);
+    const later = await storage.write({ hardState: null, entries: [entry(2, 1)] }).catch((e: unknown) => e);
+    expect(later).toBeInstanceOf(StorageFailedError);
+    expect((later as Error).message).toContain(join(root, 'log'));
+    expect(storage.lastIndex()).toBe(1);
+    storage = null;
+  });
+
   it('refuses a log written by a newer format', async () => {
     const dir = join(root, 'log');
     storage = await LevelLogStorage.open(dir);
@@ -103,6 +119,8 @@ describe('LevelLogStorage specifics', () => {
     const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
     await db.put(STATE_KEY, encodeRecord({ v: LEVEL_FORMAT + 1, hardState: { term: 1, vote: null, commit: 0 }, firstIndex: 1, lastIndex: 1, lastTerm: 1 }));
     await db.close();
-    await expect(LevelLogStorage.open(dir)).rejects.toThrow(/newer/);
+    const err = await LevelLogStorage.open(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DataDirError);
+    expect((err as Error).message).toMatch(/newer/);
   });
 });

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { Entry, SnapshotMeta } from '../raft/types.js';
 import { decodeEntry, encodeEntry, entryKey, entryKeyIndex, KEY_ENTRY_PREFIX } from './entry-codec.js';
-import { ClosedError, CorruptionError, StorageError, StorageFailedError } from './errors.js';
+import { ClosedError, CorruptionError, DataDirError, StorageFailedError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import {
   decodeRecord,
@@ -294,7 +294,7 @@ async function scan(db: Db, dir: string): Promise<LogMeta> {
   if (snap !== undefined && !isSnapshotRecord(snap)) throw corrupt('the snapshot record is malformed');
   for (const record of [state, snap]) {
     if (record !== undefined && record.v > LEVEL_FORMAT) {
-      throw new StorageError('CONFLUX_DATA_DIR', `data directory ${dir}: log format ${record.v} is newer than this binary's (${LEVEL_FORMAT})`);
+      throw new DataDirError(dir, 'newer_format', `log format ${record.v} is newer than this binary's (${LEVEL_FORMAT}); run a newer Conflux`);
     }
   }
   const initial = initialMeta();

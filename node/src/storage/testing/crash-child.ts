@@ -1,5 +1,6 @@
 // The process that test/storage/crash.test.ts kills with SIGKILL. Usage:
 //   node dist/node/src/storage/testing/crash-child.js <data dir> <seed>
+//   node dist/node/src/storage/testing/crash-child.js --check      (loads, then exits 0)
 // It writes to the log (up to 8 operations in flight, so group commit is exercised) and saves
 // snapshots, and reports on stdout, one line each:
 //   R              storage opened and verified
@@ -39,6 +40,8 @@ async function snapshotLoop(store: SnapshotStore): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  // Loading this file links every module it needs; `--check` stops there (the test's load check).
+  if (process.argv[2] === '--check') return;
   const [dir, seedText] = process.argv.slice(2);
   if (dir === undefined || seedText === undefined) throw new Error('usage: crash-child <data dir> <seed>');
   const rng = seededRng(Number(seedText));
