@@ -1,5 +1,6 @@
 // The error contract: one mapping, the JSON shape on every 4xx/5xx (express's own 404 and router
 // errors included), Retry-After where retrying is safe, no internals leaked, request ids, auth hook.
+import net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   BadRequestError,
@@ -233,6 +234,23 @@ describe('over HTTP', () => {
   it('health endpoints stay open when auth is on', async () => {
     expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${t.url}/readyz`)).status).toBe(200);
+  });
+
+  it.each([
+    ['garbage', 'NOT HTTP AT ALL\r\n\r\n', 400, 'bad_request'],
+    ['oversized headers', `GET /v1/kv/a HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
+  ])('answers %s that never reach express with the JSON shape too', async (_what, request, status, code) => {
+    const socket = net.connect(Number(new URL(t.url).port), '127.0.0.1');
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => (text += c));
+    socket.write(request);
+    await new Promise<void>((r) => socket.once('close', () => r()));
+    expect(text).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(text).toContain('Content-Type: application/json');
+    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).error.code).toBe(code);
+    // The server lives on.
+    expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
   });
 
   it('does not advertise express', async () => {

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeNode } from './fake-node.js';
-import { errorBody, json, startServer, type TestServer } from './harness.js';
+import { errorBody, json, rawRequest, startServer, type TestServer } from './harness.js';
 
 let leader: TestServer;
 let follower: TestServer;
@@ -85,6 +85,12 @@ describe('forwarding to the leader', () => {
     expect(follower.node.members_.map((m) => m.id)).not.toContain('n4');
     const members = (await (await fetch(`${follower.url}/admin/members`)).json()) as { leaderId: string };
     expect(members.leaderId).toBe('n1');
+  });
+
+  it('an absolute-form request target cannot choose where the follower connects', async () => {
+    const res = await rawRequest(follower.url, { method: 'PUT', path: 'http://evil.invalid:9/v1/kv/abs?x=1', body: 'v' });
+    expect(res.status).toBe(201);
+    expect(leader.node.store.get('abs')).not.toBeNull();
   });
 
   it('a forwarded request that lands on a non-leader answers 503 no_leader instead of looping', async () => {

@@ -1,7 +1,12 @@
 // Runs the client-port app on 127.0.0.1 with an ephemeral port, and a logger that records lines.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createClientServerApp, type ClientServerApp, type ClientServerAppOptions } from '../../node/src/server/http/index.js';
+import {
+  attachClientErrorHandler,
+  createClientServerApp,
+  type ClientServerApp,
+  type ClientServerAppOptions,
+} from '../../node/src/server/http/index.js';
 import type { HttpLogger } from '../../node/src/server/http/types.js';
 import { FakeNode } from './fake-node.js';
 
@@ -43,6 +48,7 @@ export async function startServer(
   const logger = new RecordingLogger();
   const client = createClientServerApp({ logger, ...overrides, node });
   const server = http.createServer(client.app);
+  attachClientErrorHandler(server, logger);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

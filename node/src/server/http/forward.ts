@@ -36,11 +36,16 @@ const HOP_BY_HOP = [
 const NOT_FORWARDED_REQUEST = new Set([...HOP_BY_HOP, 'host', 'content-length', 'expect']);
 const NOT_FORWARDED_RESPONSE = new Set(HOP_BY_HOP);
 
+const IDLE_SOCKET_MS = 4000;
+
 export type ForwardKind = 'write' | 'read';
 
 export class Forwarder {
-  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 60_000 });
-  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, timeout: 60_000 });
+  // Idle sockets are dropped after 4 s, before the leader's server closes them (Node's default
+  // keepAliveTimeout is 5 s): a write sent on a socket the server is closing would come back as
+  // a reset, which we must report as outcome_unknown.
+  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: IDLE_SOCKET_MS });
+  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, timeout: IDLE_SOCKET_MS });
 
   constructor(
     private readonly selfId: string,
@@ -62,7 +67,7 @@ export class Forwarder {
   ): Promise<HttpError | null> {
     let target: URL;
     try {
-      target = new URL(req.originalUrl, ensureTrailingSlash(leaderURL));
+      target = targetURL(leaderURL, req.originalUrl);
     } catch {
       return Promise.resolve(noLeader(`the leader's client URL ${JSON.stringify(leaderURL)} is not usable`));
     }
@@ -151,8 +156,14 @@ function describe(err: unknown): string {
   return typeof code === 'string' ? code : err instanceof Error ? err.message : 'unknown error';
 }
 
-function ensureTrailingSlash(url: string): string {
-  return url.endsWith('/') ? url : `${url}/`;
+/**
+ * The leader's origin with the request's path and query. Only path and query are taken from the
+ * request: an absolute-form or `//host` request target must never choose where we connect.
+ */
+function targetURL(leaderURL: string, originalUrl: string): URL {
+  const leader = new URL(leaderURL);
+  const request = new URL(originalUrl, 'http://request.invalid');
+  return new URL(`${leader.origin}${leader.pathname.replace(/\/+$/, '')}${request.pathname}${request.search}`);
 }
 
 export interface LeaderRequest {
