@@ -1,6 +1,8 @@
 // Developer entry point outside vitest, for long runs and timing:
-//   npx vite-node test/sim/cli.ts -- [--seed N | --base B --count C] [--verbose]
-// Prints failures with their reproduce line, then seeds per minute.
+//   npx vite-node test/sim/cli.ts -- [--seed N | --base B --count C] [--verbose] [--no-membership]
+// Prints failures with their reproduce line, then seeds per minute. --no-membership turns off
+// membership changes and wipes, to look for bugs hidden behind membership ones (such runs are not
+// what `SIM_SEED=N` replays).
 import { createRaftCore } from './core-factory.js';
 import { fromSeed } from './options.js';
 import { failureReport } from './report.js';
@@ -13,13 +15,16 @@ function arg(name: string): string | undefined {
 
 const single = arg('seed');
 const verbose = process.argv.includes('--verbose');
+const noMembership = process.argv.includes('--no-membership');
 const base = Number(single ?? arg('base') ?? 1);
 const count = single !== undefined ? 1 : Number(arg('count') ?? 100);
 const started = performance.now();
 let failures = 0;
 const byChecker = new Map<string, number[]>();
 for (let seed = base; seed < base + count; seed++) {
-  const result = runSeed(fromSeed(seed), createRaftCore, { verbose: verbose || single !== undefined });
+  const options = fromSeed(seed);
+  if (noMembership) options.faults = { ...options.faults, membershipOdds: 0, wipeOdds: 0 };
+  const result = runSeed(options, createRaftCore, { verbose: verbose || single !== undefined });
   if (!result.ok) {
     failures++;
     const list = byChecker.get(result.checker ?? '?') ?? [];

@@ -122,7 +122,7 @@ export function fromSeed(seed: number): SimOptions {
       leaseReads: clockSkew === 0 && rng.chance(0.2),
       promoteLagEntriesMax: rng.pick([2, 10, 100]),
     },
-    safetyPhaseMs: rng.int(800, 2500),
+    safetyPhaseMs: rng.int(1000, 3500),
     livenessBoundMs: 6000,
     stopRemovedOdds: rng.real(0, 1),
   };

@@ -117,3 +117,18 @@ describe('§5.2/§5.4 under repeated leader crashes', () => {
     }
   });
 });
+
+describe('reproducibility', () => {
+  it('a seed replays exactly: same trace, same statistics', async () => {
+    const { runSeed } = await import('./simulation.js');
+    const { fromSeed } = await import('./options.js');
+    for (const seed of [3, 7]) {
+      const traces: string[][] = [[], []];
+      const a = runSeed(fromSeed(seed), createRaftCore, { verbose: true, sink: (line) => traces[0]?.push(line) });
+      const b = runSeed(fromSeed(seed), createRaftCore, { verbose: true, sink: (line) => traces[1]?.push(line) });
+      expect(b.stats).toEqual(a.stats);
+      expect(traces[1]).toEqual(traces[0]);
+      expect(traces[0]?.length).toBeGreaterThan(1000);
+    }
+  });
+});
