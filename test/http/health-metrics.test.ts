@@ -1,4 +1,5 @@
 // /healthz, /readyz and /metrics (prom-client, conflux_ names, bounded route labels).
+import { Writable } from 'node:stream';
 import winston from 'winston';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeMetrics } from '../../node/src/server/metrics.js';
@@ -127,11 +128,27 @@ describe('metrics', () => {
     expect(await scrape()).toContain('conflux_proposals_total{result="refused"} 0');
   });
 
-  it('accepts a winston Logger as its logger', async () => {
-    const logger: HttpLogger = winston.createLogger({ silent: true });
+  it('accepts a winston Logger: one line per request at the right level, with the request id', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    });
+    const logger: HttpLogger = winston.createLogger({
+      level: 'info',
+      format: winston.format.json(),
+      transports: [new winston.transports.Stream({ stream: sink })],
+    });
     const w = await startServer({ logger });
     try {
       expect((await fetch(`${w.url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${w.url}/v1/kv/missing`, { headers: { 'X-Request-Id': 'w-1' } })).status).toBe(404);
+      await new Promise((r) => setImmediate(r));
+      // The 200 is a debug line, below the logger's level; the 404 is info.
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ level: 'info', message: 'http request', requestId: 'w-1', status: 404, route: '/v1/kv/{key}' });
     } finally {
       await w.close();
     }

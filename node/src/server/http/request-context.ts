@@ -59,6 +59,8 @@ export function requestContext(logger: HttpLogger, metrics: HttpMetricsSink | un
       // usual convention. A watch stream the client closes did get its 200.
       const status = outcome === 'finished' || res.headersSent ? res.statusCode : 499;
       metrics?.observeHttpRequest(s.route, req.method, status, seconds);
+      const level = status >= 500 ? 'warn' : status >= 400 ? 'info' : 'debug';
+      if (logger.isLevelEnabled?.(level) === false) return;
       const meta: Record<string, unknown> = {
         requestId,
         method: req.method,
@@ -69,9 +71,7 @@ export function requestContext(logger: HttpLogger, metrics: HttpMetricsSink | un
       if (s.forwardedTo !== undefined) meta.forwardedTo = s.forwardedTo;
       const forwardedBy = req.get('Conflux-Forwarded-By');
       if (forwardedBy !== undefined) meta.forwardedBy = forwardedBy.slice(0, 64);
-      if (status >= 500) logger.warn('http request', meta);
-      else if (status >= 400) logger.info('http request', meta);
-      else logger.debug('http request', meta);
+      logger[level]('http request', meta);
     };
     res.once('finish', () => finish('finished'));
     res.once('close', () => finish(res.writableFinished ? 'finished' : 'aborted'));

@@ -9,6 +9,8 @@ export interface HttpLogger {
   info(message: string, meta?: Record<string, unknown>): unknown;
   warn(message: string, meta?: Record<string, unknown>): unknown;
   error(message: string, meta?: Record<string, unknown>): unknown;
+  /** winston's; lets the per-request debug line cost nothing when debug is off. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 /** What the request middleware reports per request (NodeMetrics implements it). */
