@@ -24,11 +24,26 @@ describe('design §2 identity: clusterId and incarnation', () => {
     expect(b.takeActions()).toContainEqual({ kind: 'event', event: expect.objectContaining({ reason: 'incarnation_mismatch' }) });
   });
 
-  it('refuses a member speaking with a different incarnation than the configuration records', () => {
+  it('never counts an answer from another incarnation of a member (a wiped node)', () => {
+    const net = Net.bootstrap(['a', 'b', 'c']);
+    net.elect('a');
+    net.isolate('b');
+    net.isolate('c');
+    const a = net.node('a').core;
+    const r = a.propose(new TextEncoder().encode('x'));
+    if (!r.ok) throw new Error('not leader');
+    net.drain('a');
+    const commit = a.status().commit;
+    const refusal = a.step({ type: 'append_resp', success: true, matchIndex: r.index, rejectHint: null, clusterId: 'c1', from: 'b', fromIncarnation: 'inc-b-wiped', to: 'a', toIncarnation: 'inc-a', term: a.status().term });
+    expect(refusal).toMatchObject({ reason: 'incarnation_mismatch' });
+    expect(a.status().commit).toBe(commit);
+  });
+
+  it('accepts requests from a leader whose incarnation its stale configuration does not know yet', () => {
     const net = Net.bootstrap(['a', 'b', 'c']);
     const b = net.node('b').core;
-    b.step(heartbeat({ fromIncarnation: 'inc-a-wiped' }));
-    expect(b.status().term).toBe(1);
+    expect(b.step(heartbeat({ fromIncarnation: 'inc-a-new', term: 2 }))).toBeNull();
+    expect(b.status().leaderId).toBe('a');
   });
 
   it('refuses malformed messages without changing state', () => {

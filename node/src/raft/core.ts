@@ -89,6 +89,11 @@ export class RaftCore {
   private leaderId: NodeId | null = null;
   private readonly log: RaftLog;
   private membership: Membership;
+  /**
+   * The configuration before `membership`; it matters only while `membership` is not known
+   * committed (configIndex > commit): see electionVoters().
+   */
+  private prevMembership: Membership | null = null;
   /** Index of the config entry that produced `membership` (snapshot index if it came from one). */
   private configIndex: number;
 
@@ -97,6 +102,8 @@ export class RaftCore {
   private heartbeatElapsed = 0;
   private randomizedElectionTicks = 0;
   private votes = new Map<NodeId, boolean>();
+  /** The voters of the election in progress (see electionVoters). */
+  private campaignVoters: NodeId[] = [];
   private progress = new Map<NodeId, Progress>();
 
   // Leader-only bookkeeping.
@@ -130,9 +137,9 @@ export class RaftCore {
     this.term = initial.hardState.term;
     this.vote = initial.hardState.vote;
     this.log = new RaftLog(initial.snapshot, initial.entries, initial.hardState.commit, initial.applied);
-    const lastConfig = this.log.lastConfigEntry();
-    this.membership = lastConfig ? decodeMembership(lastConfig.data) : (initial.snapshot?.membership ?? emptyMembership);
-    this.configIndex = lastConfig?.index ?? initial.snapshot?.index ?? 0;
+    this.membership = emptyMembership;
+    this.configIndex = 0;
+    this.membershipFromLog();
     this.resetElectionTimer();
   }
 
@@ -158,7 +165,7 @@ export class RaftCore {
       return;
     }
     this.electionElapsed++;
-    if (this.electionElapsed >= this.randomizedElectionTicks && isVoter(this.membership, this.id)) {
+    if (this.electionElapsed >= this.randomizedElectionTicks && this.isPromotable()) {
       this.campaign('pre-vote');
     }
   }
@@ -182,7 +189,10 @@ export class RaftCore {
     }
     if (m.clusterId !== this.clusterId) {
       const fromLeader = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot';
-      if (this.clusterId === '' && fromLeader) {
+      // A vote request addressed to this exact incarnation also proves the cluster added us: a
+      // learner promoted before it heard from the leader must be able to help elect one.
+      const addressedToUs = m.toIncarnation === this.cfg.incarnation && m.type === 'vote';
+      if (this.clusterId === '' && (fromLeader || addressedToUs)) {
         // A node that waited to be added learns its cluster from the first leader that adds it
         // (the incarnation check above already passed: addressed to us, or to whoever has our id).
         this.clusterId = m.clusterId;
@@ -192,7 +202,11 @@ export class RaftCore {
       }
     }
     const sender = findMember(this.membership, m.from);
-    if (sender && sender.incarnation !== '' && m.fromIncarnation !== sender.incarnation) {
+    // Answers are checked against the sender's recorded incarnation too: a vote or an
+    // acknowledgement from a wiped node must never count. Requests are not: a node replaying an
+    // old log holds stale incarnations for its peers and must still accept the current leader.
+    const isAnswer = m.type === 'vote_resp' || m.type === 'append_resp' || m.type === 'heartbeat_resp';
+    if (isAnswer && sender && sender.incarnation !== '' && m.fromIncarnation !== sender.incarnation) {
       return this.refuse(m.from, 'incarnation_mismatch', `sender is incarnation ${m.fromIncarnation}, the member is ${sender.incarnation}`);
     }
 
@@ -248,7 +262,7 @@ export class RaftCore {
         return null;
       case 'timeout_now':
         // Thesis §3.10: the leader asks us to start an election now, skipping pre-vote.
-        if (isVoter(this.membership, this.id)) this.campaign('transfer');
+        if (this.isPromotable()) this.campaign('transfer');
         return null;
     }
   }
@@ -277,7 +291,9 @@ export class RaftCore {
     if (change.type === 'promote') {
       const pr = this.progress.get(change.id);
       const member = findMember(this.membership, change.id);
-      if (member?.role === 'learner' && pr && pr.match + this.cfg.promoteLagEntriesMax < this.log.lastIndex()) {
+      // A voter that has never answered (match 0) could cost the quorum it joins: it must have
+      // replicated, and be within the lag bound of our log.
+      if (member?.role === 'learner' && pr && (pr.match === 0 || pr.match + this.cfg.promoteLagEntriesMax < this.log.lastIndex())) {
         const lag = this.log.lastIndex() - pr.match;
         return { ...this.refusal('not_caught_up', `learner ${change.id} is ${lag} entries behind`), lag } as ProposeResult;
       }
@@ -507,12 +523,13 @@ export class RaftCore {
     this.electionElapsed = 0;
     this.resetElectionTimer();
     this.votes = new Map([[this.id, true]]);
-    if (voteOutcome(voters(this.membership), this.votes) === 'won') {
+    this.campaignVoters = this.electionVoters() ?? [];
+    if (voteOutcome(this.campaignVoters, this.votes) === 'won') {
       this.onElectionWon(kind === 'pre-vote');
       return;
     }
     const preVote = kind === 'pre-vote';
-    for (const to of voters(this.membership)) {
+    for (const to of this.campaignVoters) {
       if (to === this.id) continue;
       this.send(to, {
         type: 'vote',
@@ -579,6 +596,34 @@ export class RaftCore {
     return true;
   }
 
+  /**
+   * May this node campaign? Only as a voter of its configuration, and only if that configuration
+   * names *this* incarnation: a node catching up from an empty disk replays old configurations in
+   * which its id was a voter with its previous incarnation, and must not act on them.
+   */
+  private isPromotable(): boolean {
+    return this.electionVoters() !== null;
+  }
+
+  /**
+   * The voters whose majority this node needs to win an election, or null if it may not run.
+   * Normally the latest configuration's (thesis §4.1). One exception keeps a cluster live: a
+   * leader that appended its own removal and then lost leadership before that entry committed
+   * holds the longest log, so nobody else can win; while the removal is not known committed it
+   * may still run under the previous configuration. Safe with single-server changes: majorities
+   * of consecutive configurations overlap, so two leaders of one term would need a double vote,
+   * and a winner under the old majority holds every committed entry.
+   */
+  private electionVoters(): NodeId[] | null {
+    const mine = (m: Membership) => {
+      const me = findMember(m, this.id);
+      return me?.role === 'voter' && (me.incarnation === '' || me.incarnation === this.cfg.incarnation);
+    };
+    if (mine(this.membership)) return voters(this.membership);
+    if (this.configIndex > this.log.commit && this.prevMembership && mine(this.prevMembership)) return voters(this.prevMembership);
+    return null;
+  }
+
   private inLeaderLease(): boolean {
     return this.leaderId !== null && this.electionElapsed < this.cfg.electionTicksMin;
   }
@@ -609,7 +654,7 @@ export class RaftCore {
     const expecting = m.preVote ? this.role === 'pre-candidate' : this.role === 'candidate';
     if (!expecting) return;
     this.votes.set(m.from, m.granted);
-    const outcome = voteOutcome(voters(this.membership), this.votes);
+    const outcome = voteOutcome(this.campaignVoters, this.votes);
     if (outcome === 'won') this.onElectionWon(m.preVote);
     else if (outcome === 'lost') this.becomeFollower(this.term, null);
   }
@@ -661,7 +706,7 @@ export class RaftCore {
     this.log.restore(meta);
     this.install = meta;
     this.snapshotInProgress = false;
-    this.setMembership(meta.membership, meta.index);
+    this.setMembership(meta.membership, meta.index, null);
     this.reply(m, { type: 'append_resp', success: true, matchIndex: meta.index, rejectHint: null });
   }
 
@@ -672,16 +717,20 @@ export class RaftCore {
   /** Configs take effect as soon as they are in the log (thesis §4.1), and revert on truncation. */
   private onLogChanged(incoming: Entry[], truncatedAt: number | null): void {
     if (truncatedAt !== null && truncatedAt <= this.configIndex) {
-      const e = this.log.lastConfigEntry();
-      this.setMembership(e ? decodeMembership(e.data) : (this.log.snapshot?.membership ?? emptyMembership), e?.index ?? 0);
+      this.membershipFromLog();
+      return;
     }
-    for (let i = incoming.length - 1; i >= 0; i--) {
-      const e = incoming[i]!;
-      if (e.kind === 'config' && e.index > this.configIndex && this.log.matchTerm(e.index, e.term)) {
-        this.setMembership(decodeMembership(e.data), e.index);
-        break;
-      }
-    }
+    if (incoming.some((e) => e.kind === 'config' && e.index > this.configIndex)) this.membershipFromLog();
+  }
+
+  /** Latest and previous configuration from the log (or the snapshot under it). */
+  private membershipFromLog(): void {
+    const [latest, previous] = this.log.lastConfigEntries(2);
+    const base = this.log.snapshot?.membership ?? emptyMembership;
+    const m = latest ? decodeMembership(latest.data) : base;
+    const index = latest?.index ?? this.log.snapshot?.index ?? 0;
+    const prev = previous ? decodeMembership(previous.data) : latest ? base : null;
+    if (index !== this.configIndex || this.membership !== m) this.setMembership(m, index, prev);
   }
 
   // ---------------------------------------------------------------- replication, leader side
@@ -875,7 +924,7 @@ export class RaftCore {
   }
 
   private adoptMembership(next: Membership, index: number): void {
-    this.setMembership(next, index);
+    this.setMembership(next, index, this.membership);
     if (this.role !== 'leader') return;
     for (const member of next.members) {
       if (member.id !== this.id && !this.progress.has(member.id)) {
@@ -888,7 +937,8 @@ export class RaftCore {
     if (this.leadTransferee !== null && !isVoter(next, this.leadTransferee)) this.leadTransferee = null;
   }
 
-  private setMembership(m: Membership, index: number): void {
+  private setMembership(m: Membership, index: number, prev: Membership | null): void {
+    this.prevMembership = prev;
     this.membership = m;
     this.configIndex = index;
     this.emit({ type: 'membership-changed', membership: m, index });

@@ -174,12 +174,13 @@ export class RaftLog {
     this.stable = meta.index;
   }
 
-  /** Config entries in (lo, hi], newest last: configs take effect when appended (thesis §4.1). */
-  lastConfigEntry(): Entry | null {
-    for (let i = this.lastIndex(); i > this.offset; i--) {
+  /** The newest `count` config entries still in the log, newest first. */
+  lastConfigEntries(count: number): Entry[] {
+    const out: Entry[] = [];
+    for (let i = this.lastIndex(); i > this.offset && out.length < count; i--) {
       const e = this.entry(i)!;
-      if (e.kind === 'config') return e;
+      if (e.kind === 'config') out.push(e);
     }
-    return null;
+    return out;
   }
 }
