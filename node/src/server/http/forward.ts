@@ -65,13 +65,13 @@ export class Forwarder {
     body: Buffer | undefined,
     kind: ForwardKind,
   ): Promise<HttpError | null> {
-    let target: URL;
+    let target: { url: URL; path: string };
     try {
-      target = targetURL(leaderURL, req.originalUrl);
+      target = forwardTarget(leaderURL, req.originalUrl);
     } catch {
       return Promise.resolve(noLeader(`the leader's client URL ${JSON.stringify(leaderURL)} is not usable`));
     }
-    markForwarded(res, target.origin);
+    markForwarded(res, target.url.origin);
     const headers: http.OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined && !NOT_FORWARDED_REQUEST.has(name)) headers[name] = value;
@@ -90,10 +90,15 @@ export class Forwarder {
           resolve(error);
         }
       };
-      const upstream = (target.protocol === 'https:' ? https : http).request(target, {
+      const upstream = (target.url.protocol === 'https:' ? https : http).request({
+        protocol: target.url.protocol,
+        // URL keeps IPv6 literals in brackets; the socket layer wants the bare address.
+        hostname: target.url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: target.url.port,
+        path: target.path,
         method: req.method,
         headers,
-        agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+        agent: target.url.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
       });
       upstream.setTimeout(this.timeoutMs, () => upstream.destroy(new ForwardTimeoutError()));
       upstream.on('socket', (socket) => {
@@ -107,7 +112,7 @@ export class Forwarder {
         for (const [name, value] of Object.entries(answer.headers)) {
           if (value !== undefined && !NOT_FORWARDED_RESPONSE.has(name)) res.setHeader(name, value);
         }
-        res.setHeader(SERVED_BY_HEADER, target.origin);
+        res.setHeader(SERVED_BY_HEADER, target.url.origin);
         answer.pipe(res);
         answer.on('error', () => res.destroy());
         answer.on('end', () => settle());
@@ -127,16 +132,16 @@ export class Forwarder {
         const reason = err instanceof ForwardTimeoutError ? 'timed out' : describe(err);
         this.logger.warn('forwarding to the leader failed', {
           requestId: requestIdOf(res),
-          leader: target.origin,
+          leader: target.url.origin,
           reason,
           sent,
         });
         settle(
           kind === 'write' && sent
             ? outcomeUnknown(
-                `the request was forwarded to the leader at ${target.origin} but no answer came (${reason}); it may still be applied`,
+                `the request was forwarded to the leader at ${target.url.origin} but no answer came (${reason}); it may still be applied`,
               )
-            : noLeader(`the leader at ${target.origin} could not be reached (${reason})`),
+            : noLeader(`the leader at ${target.url.origin} could not be reached (${reason})`),
         );
       });
       upstream.end(body !== undefined && body.length > 0 ? body : undefined);
@@ -157,13 +162,16 @@ function describe(err: unknown): string {
 }
 
 /**
- * The leader's origin with the request's path and query. Only path and query are taken from the
- * request: an absolute-form or `//host` request target must never choose where we connect.
+ * Where to send the request: the leader's origin, and the request's path and query. Only path and
+ * query are taken from the request (an absolute-form or `//host` request target must never choose
+ * where we connect), and an ordinary path is kept byte for byte so the leader decodes the same key.
  */
-function targetURL(leaderURL: string, originalUrl: string): URL {
-  const leader = new URL(leaderURL);
-  const request = new URL(originalUrl, 'http://request.invalid');
-  return new URL(`${leader.origin}${leader.pathname.replace(/\/+$/, '')}${request.pathname}${request.search}`);
+function forwardTarget(leaderURL: string, originalUrl: string): { url: URL; path: string } {
+  const url = new URL(leaderURL);
+  const base = url.pathname.replace(/\/+$/, '');
+  if (originalUrl.startsWith('/') && !originalUrl.startsWith('//')) return { url, path: base + originalUrl };
+  const parsed = new URL(originalUrl, 'http://request.invalid');
+  return { url, path: base + parsed.pathname + parsed.search };
 }
 
 export interface LeaderRequest {
