@@ -13,7 +13,7 @@ node_modules/.package-lock.json: package-lock.json
 install: node_modules/.package-lock.json ## install dependencies (npm ci)
 
 build: install ## compile TypeScript to dist/
-	npx tsc -p tsconfig.build.json
+	npm run -s build
 
 typecheck: install ## type-check everything, tests included
 	npx tsc -p tsconfig.json --noEmit
