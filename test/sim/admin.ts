@@ -84,7 +84,7 @@ export class Admin {
       return;
     }
     if (!this.rng.chance(this.odds.membership)) return;
-    const change = this.pickChange(members, leader.id);
+    const change = this.pickChange(members, leader);
     if (change !== null) this.propose(leader, change);
   }
 
@@ -112,8 +112,12 @@ export class Admin {
     return false;
   }
 
-  private pickChange(members: readonly Member[], leaderId: NodeId): MembershipChange | null {
-    const inConfig = new Set(members.map((m) => m.id));
+  private pickChange(members: readonly Member[], leader: SimNode): MembershipChange | null {
+    const leaderId = leader.id;
+    // An id is free for a new volume only once its removal is committed: absent from the latest
+    // configuration and from the one the leader has applied (the operator reads the committed
+    // configuration). Wiping a member whose removal may still be undone would lose a voter.
+    const inConfig = new Set([...members, ...leader.membership().members].map((m) => m.id));
     const voters = members.filter((m) => m.role === 'voter');
     const learners = members.filter((m) => m.role === 'learner');
     const spares = this.world.nodeIds().filter((id) => !inConfig.has(id) && !this.repairs.has(id));
