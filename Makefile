@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VITEST := npx vitest run
 
-.PHONY: help install build typecheck test test-fast sim-long cluster bench bench-core clean
+.PHONY: help install build typecheck test test-fast sim-long crash-long cluster bench bench-core bench-storage clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,12 @@ sim-long: build ## the long simulator run (SIM_SEEDS=100000 by default)
 
 bench-core: build ## Raft core throughput: 3 cores in one process, no I/O (target >= 200k entries/s)
 	node dist/test/bench/raft-core-bench.js 5
+
+bench-storage: build ## LevelDB log appends (batch 1/16/64/256, 64 writers) next to the raw fdatasync rate
+	node dist/node/src/storage/bench-append.js --seconds 3
+
+crash-long: build ## the storage crash test with 200 SIGKILL rounds
+	CRASH_ROUNDS=200 $(VITEST) test/storage/crash.test.ts
 
 clean: ## remove build output and local data
 	rm -rf dist coverage test-results .local-cluster

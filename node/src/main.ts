@@ -7,10 +7,13 @@ import winston from 'winston';
 import type { NodeFlags } from './cli/node-flags.js';
 import { parseClientTokens, readSingleToken, tokenAuthorizer } from './server/auth.js';
 import { createClientServerApp } from './server/http/app.js';
+import { attachClientErrorHandler } from './server/http/client-errors.js';
 import type { Authorize } from './server/http/types.js';
 import type { Logger } from './server/logger.js';
 import { NodeMetrics } from './server/metrics.js';
+import { HistoryRetention } from './server/retention.js';
 import { openRuntime, type NodeRuntime } from './server/runtime.js';
+import { systemClock } from './server/clock.js';
 
 export interface RunningNode {
   runtime: NodeRuntime;
@@ -76,6 +79,7 @@ export async function startNode(flags: NodeFlags, logger: winston.Logger, onFata
     options: { maxValueBytes: flags.maxValueBytes },
   });
   const server = http.createServer({ keepAliveTimeout: 65_000 }, client.app);
+  attachClientErrorHandler(server, logger);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -87,12 +91,22 @@ export async function startNode(flags: NodeFlags, logger: winston.Logger, onFata
     throw err;
   }
   const clientPort = (server.address() as AddressInfo).port;
+  const retention = new HistoryRetention({
+    target: runtime.node,
+    clock: systemClock,
+    logger,
+    retainRevisions: flags.historyRetainRevisions,
+    retainMs: flags.historyRetainMs,
+    intervalMs: 5000,
+  });
+  retention.start();
   logger.info('serving', { client: `${flags.listenClient.host}:${clientPort}`, peer: `${flags.listenPeer.host}:${runtime.peerPort}` });
   return {
     runtime,
     clientPort,
     peerPort: runtime.peerPort,
     async close() {
+      retention.stop();
       client.close();
       await new Promise<void>((r) => {
         server.close(() => r());

@@ -20,6 +20,10 @@ export interface NodeFlags {
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   logFormat: 'json' | 'text';
   maxValueBytes: number;
+  /** Keep this many of the newest revisions in the history (count policy). */
+  historyRetainRevisions: number;
+  /** Keep every revision younger than this instead (time policy). */
+  historyRetainMs?: number;
   tunables: Partial<RaftTunables>;
 }
 
@@ -44,6 +48,8 @@ export const flagSpecs: FlagSpec[] = [
   { name: 'log-level', kind: 'string', help: 'error|warn|info|debug (default info)' },
   { name: 'log-format', kind: 'string', help: 'json|text (default json)' },
   { name: 'max-value-bytes', kind: 'int', help: 'largest value accepted (default 1048576)' },
+  { name: 'history-retain-revisions', kind: 'int', help: 'keep the newest N revisions of history (default 10000)' },
+  { name: 'history-retain-ms', kind: 'int', help: 'keep history younger than this many ms instead' },
   { name: 'heartbeat-interval-ms', kind: 'int', help: 'Raft tick and heartbeat interval (default 100)' },
   { name: 'election-ticks-min', kind: 'int', help: 'election timeout lower bound, in ticks (default 10)' },
   { name: 'election-ticks-max', kind: 'int', help: 'election timeout upper bound, in ticks (default 20)' },
@@ -159,6 +165,8 @@ export function parseNodeFlags(argv: string[], env: NodeJS.ProcessEnv): NodeFlag
     logLevel,
     logFormat,
     maxValueBytes: int('max-value-bytes') ?? 1024 * 1024,
+    historyRetainRevisions: int('history-retain-revisions') ?? 10_000,
+    historyRetainMs: int('history-retain-ms'),
     tunables,
   };
 }

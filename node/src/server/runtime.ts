@@ -9,10 +9,7 @@ import { RaftCore } from '../raft/core.js';
 import { emptyMembership } from '../raft/membership.js';
 import { seededRng } from '../raft/rng.js';
 import type { Membership, NodeId } from '../raft/types.js';
-import { DataDir } from '../storage/data-dir.js';
-import { LevelLogStorage } from '../storage/level-log-storage.js';
-import type { LogStorage } from '../storage/log-storage.js';
-import { SnapshotStore } from '../storage/snapshot-store.js';
+import { openNodeStorage } from '../storage/node-storage.js';
 import { KvStore, WatchHub } from '../store/index.js';
 import { systemClock, type Clock } from './clock.js';
 import { RaftDriver, type DriverMetrics } from './driver.js';
@@ -65,7 +62,7 @@ export interface RuntimeOptions {
 export interface NodeRuntime {
   node: ConfluxNode;
   driver: RaftDriver<import('../store/index.js').CommandResult>;
-  dataDir: DataDir;
+  dataDir: import('../storage/data-dir.js').DataDir;
   peerServer: http.Server;
   peerPort: number;
   close(): Promise<void>;
@@ -74,16 +71,16 @@ export interface NodeRuntime {
 export async function openRuntime(o: RuntimeOptions): Promise<NodeRuntime> {
   const clock = o.clock ?? systemClock;
   const t: RaftTunables = { ...defaultTunables, ...o.tunables };
-  const dir = await DataDir.open(o.dataDir);
-  const log = await LevelLogStorage.open(dir.logDir);
-  let snapshots: SnapshotStore | null = null;
+  // Opens the directory, the log and the snapshots, and finishes a snapshot step a crash interrupted.
+  const storage = await openNodeStorage(o.dataDir);
+  const { dataDir: dir, log, snapshots } = storage;
   try {
-    snapshots = await SnapshotStore.open(dir.snapshotDir);
     const store = new KvStore();
     const watches = new WatchHub(store);
 
     // A restarted node ignores the bootstrap flags (design section 4): its log says who it is.
-    let state = await loadState(log, snapshots);
+    const loaded = storage.initial;
+    let state: RaftInitialState = { ...loaded, applied: loaded.snapshot?.index ?? 0 };
     let clusterId = dir.clusterId;
     if (dir.created || isEmpty(state)) {
       const boot = initialState(o, dir.incarnation);
@@ -177,7 +174,6 @@ export async function openRuntime(o: RuntimeOptions): Promise<NodeRuntime> {
     driver.start();
     o.logger.info('node started', { id: o.id, clusterId: clusterId || '(waiting to be added)', incarnation: dir.incarnation, peerPort, lastIndex: core.status().lastIndex });
 
-    const snapshotsRef = snapshots;
     return {
       node,
       driver,
@@ -191,13 +187,11 @@ export async function openRuntime(o: RuntimeOptions): Promise<NodeRuntime> {
           peerServer.close(() => r());
           peerServer.closeAllConnections();
         });
-        await log.close();
-        await snapshotsRef.close();
+        await storage.close();
       },
     };
   } catch (err) {
-    await log.close().catch(() => undefined);
-    await snapshots?.close().catch(() => undefined);
+    await storage.close().catch(() => undefined);
     throw err;
   }
 }
@@ -247,31 +241,3 @@ function stableId(text: string): string {
   }
   return h.toString(16).padStart(16, '0');
 }
-
-/**
- * The log's state, reconciled with the snapshot files: a snapshot newer than the log's record is
- * the trace of a crash during install or compaction, and wins (it only ever holds committed state).
- */
-async function loadState(log: LogStorage, snapshots: SnapshotStore): Promise<RaftInitialState> {
-  const loaded = await log.load();
-  const file = snapshots.latest()?.meta ?? null;
-  let snapshot = loaded.snapshot;
-  let entries = loaded.entries;
-  if (file && (!snapshot || file.index > snapshot.index)) {
-    const last = log.lastIndex();
-    const matches = file.index <= last && file.index >= log.firstIndex() && (await log.term(file.index)) === file.term;
-    if (matches) {
-      await log.purge(log.firstIndex() - 1, file);
-    } else {
-      await log.installSnapshot(file);
-    }
-    snapshot = file;
-    entries = entries.filter((e) => e.index > file.index);
-    if (!matches) entries = [];
-  }
-  if (snapshot && (!file || file.index < snapshot.index)) {
-    throw new Error(`the log records snapshot ${snapshot.index} but the newest snapshot file is ${file?.index ?? 'missing'}`);
-  }
-  return { hardState: loaded.hardState, snapshot, entries, applied: snapshot?.index ?? 0 };
-}
-
