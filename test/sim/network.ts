@@ -33,6 +33,11 @@ export interface NetworkStats {
 
 export class SimNetwork {
   private blocked = new Set<string>();
+  /**
+   * Scripted scenarios drop (null) or alter chosen messages with this, e.g. keep a leader's new
+   * entries from reaching anyone while its probes still get answers.
+   */
+  rewrite: ((msg: Message) => Message | null) | null = null;
   private endpoints = new Map<NodeId, NetworkEndpoint>();
   readonly stats: NetworkStats = { sent: 0, delivered: 0, lost: 0, duplicated: 0, unreachable: 0 };
 
@@ -65,6 +70,11 @@ export class SimNetwork {
   }
 
   private arrive(from: NodeId, to: NodeId, packet: Packet, lost: boolean): DeliveryOutcome {
+    if (this.rewrite !== null && packet.raw !== true) {
+      const rewritten = this.rewrite(packet.msg);
+      if (rewritten === null) lost = true;
+      else packet = { ...packet, msg: rewritten };
+    }
     if (lost) {
       this.stats.lost++;
       return 'lost';

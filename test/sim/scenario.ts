@@ -14,6 +14,7 @@ export interface ScenarioOptions {
   spares?: number;
   seed?: number;
   incarnationsKnown?: boolean;
+  maxEntriesPerAppend?: number;
   verbose?: boolean;
 }
 
@@ -30,7 +31,15 @@ export class Scenario {
       incarnationsKnown: o.incarnationsKnown ?? true,
       clockSkew: 0,
       network: { lossRate: 0, duplicateRate: 0, delayMinMs: 0.5, delayMaxMs: 3, tailRate: 0, tailMaxMs: 10 },
-      raft: { ...base.raft, electionTicksMin: 10, electionTicksMax: 20, heartbeatTicks: 1, snapshotEntries: 10_000, leaseReads: false },
+      raft: {
+        ...base.raft,
+        electionTicksMin: 10,
+        electionTicksMax: 20,
+        heartbeatTicks: 1,
+        snapshotEntries: 10_000,
+        leaseReads: false,
+        ...(o.maxEntriesPerAppend !== undefined ? { maxEntriesPerAppend: o.maxEntriesPerAppend } : {}),
+      },
     };
     this.sim = new Simulation(options, createCore, { verbose: o.verbose ?? false, traceLines: 200 });
     this.sim.bootstrap();

@@ -132,3 +132,56 @@ describe('reproducibility', () => {
     }
   });
 });
+
+describe('§5.4.2 Figure 8: an old-term entry on a majority is not committed by counting', () => {
+  it('the entry may be overwritten, so nobody applies it before an entry of the current term commits', () => {
+    const s = new Scenario(createRaftCore, { voters: 5, seed: 17, maxEntriesPerAppend: 1, verbose: process.env['FIG8_VERBOSE'] === '1' });
+    const ids = s.sim.nodeIds();
+    const a = s.waitForLeader();
+    s.write();
+    const t = s.term(a.id);
+    const b = s.node(ids.find((id) => id !== a.id) as string);
+    const rest = ids.filter((id) => id !== a.id && id !== b.id);
+    // (a) A leads term t and replicates X at index i to B only.
+    s.sim.network.partition([a.id, b.id], rest);
+    const i = (a.status()?.lastIndex ?? 0) + 1;
+    const x = a.propose(new TextEncoder().encode('{"op":"put","id":999,"key":"k","value":"X"}'), 999, () => {});
+    expect(x).toMatchObject({ ok: true, index: i, term: t });
+    s.waitFor('X durable on A and B', () => a.disk.termAt(i) === t && b.disk.termAt(i) === t);
+    a.crash();
+    // (b) The others elect a leader L1 whose own entry at i (its blank) reaches nobody. Entries of
+    // newer terms are cut from appends (the rest of the append, a probe, still gets its answer).
+    s.sim.network.rewrite = (m) => (m.type === 'append' ? { ...m, entries: m.entries.filter((e) => e.term <= t) } : m);
+    s.waitFor('a leader among the rest with its entry at i', () => {
+      const l = s.leader();
+      return l !== null && rest.includes(l.id) && (l.status()?.lastIndex ?? 0) >= i;
+    });
+    const l1 = s.leader() as NonNullable<ReturnType<Scenario['leader']>>;
+    const t1 = s.term(l1.id);
+    l1.crash();
+    // (c) A comes back; a leader holding X (A or B) spreads X to a majority, but not its own blank.
+    s.heal();
+    a.start();
+    s.waitFor('a leader that holds X', () => {
+      const l = s.leader();
+      return l !== null && l.disk.termAt(i) === t && s.term(l.id) > t1;
+    });
+    const holders = (): number => ids.filter((id) => s.node(id).disk.termAt(i) === t).length;
+    s.waitFor('X on a majority', () => holders() >= 3);
+    // X is on a majority, yet from an old term: no one may treat it as committed, however long
+    // the leader keeps counting.
+    s.runFor(300);
+    expect(s.leader()?.status()?.commit).toBeLessThan(i);
+    for (const id of ids) expect(s.node(id).appliedIndex(), `${id} applied`).toBeLessThan(i);
+    // (d)/(e) Whatever happens next (L1 overwriting X, or X committed under a new term), the
+    // checkers see every node apply the same entry at i.
+    s.leader()?.crash();
+    l1.start();
+    s.sim.network.rewrite = null;
+    for (const id of ids) if (!s.node(id).up) s.node(id).start();
+    const last = s.write(5000);
+    for (const id of ids) s.waitFor(`${id} to apply ${last}`, () => s.node(id).appliedIndex() >= last);
+    const atI = new Set(ids.map((id) => s.sim.checks.stateMachine.appliedAt(i)));
+    expect(atI.size).toBe(1);
+  });
+});
