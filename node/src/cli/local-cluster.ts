@@ -56,7 +56,7 @@ Try, from another terminal:
   export CONFLUX_ENDPOINTS=${endpoints}
   echo 'replicas: 3' | npx conflux put acme/checkout/prod/app.yaml --content-type text/yaml
   npx conflux get acme/checkout/prod/app.yaml
-  npx conflux watch --prefix acme/
+  npx conflux watch acme/
   npx conflux members
   curl -s http://127.0.0.1:${nodes[0]!.client}/admin/status
 
