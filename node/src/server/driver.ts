@@ -179,13 +179,25 @@ export class RaftDriver<R> {
 
   /** Wait for the entry (index, term) the core accepted to be applied. */
   awaitIndex(index: number, term: number, timeoutMs: number): Promise<R> {
+    // A proposal still waiting at this index lost its slot: our log now holds another entry there.
+    const previous = this.proposals.get(index);
+    if (previous && previous.term !== term) {
+      clearTimeout(previous.timer);
+      this.metrics.proposal('dropped');
+      previous.reject(new ProposalDroppedError());
+    }
     const p = new Promise<R>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.proposals.delete(index);
-        this.metrics.proposal('timeout');
-        reject(new OutcomeUnknownError());
-      }, timeoutMs);
-      this.proposals.set(index, { term, resolve, reject, timer });
+      const pending: PendingProposal<R> = {
+        term,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          if (this.proposals.get(index) === pending) this.proposals.delete(index);
+          this.metrics.proposal('timeout');
+          reject(new OutcomeUnknownError());
+        }, timeoutMs),
+      };
+      this.proposals.set(index, pending);
     });
     this.kick();
     return p;

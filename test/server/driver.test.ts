@@ -1,0 +1,102 @@
+// The driver with a real core, the in-memory log, real snapshot files and no network.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { bootstrapState, defaultRaftTunables } from '../../node/src/raft/config.js';
+import { RaftCore } from '../../node/src/raft/core.js';
+import { seededRng } from '../../node/src/raft/rng.js';
+import type { Message } from '../../node/src/raft/types.js';
+import { systemClock } from '../../node/src/server/clock.js';
+import { RaftDriver } from '../../node/src/server/driver.js';
+import { silentLogger } from '../../node/src/server/logger.js';
+import { MemoryLogStorage } from '../../node/src/storage/memory-log-storage.js';
+import { SnapshotStore } from '../../node/src/storage/snapshot-store.js';
+import { encodeCommand, KvStore, type CommandResult } from '../../node/src/store/index.js';
+
+const dirs: string[] = [];
+const drivers: RaftDriver<CommandResult>[] = [];
+afterEach(async () => {
+  for (const d of drivers.splice(0)) await d.stop();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function single(overrides = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'conflux-driver-'));
+  dirs.push(dir);
+  const membership = { members: [{ id: 'a', incarnation: 'ia', role: 'voter' as const, peerURL: '', clientURL: '' }] };
+  const initial = bootstrapState(membership);
+  const log = MemoryLogStorage.create();
+  await log.write({ hardState: initial.hardState, entries: initial.entries });
+  const store = new KvStore();
+  const sent: Message[] = [];
+  const core = new RaftCore({ ...defaultRaftTunables, ...overrides, id: 'a', incarnation: 'ia', clusterId: 'c', rng: seededRng(1) }, initial);
+  const driver = new RaftDriver<CommandResult>({
+    core,
+    incarnation: 'ia',
+    log,
+    snapshots: await SnapshotStore.open(join(dir, 'snap')),
+    stateMachine: store,
+    peers: { send: (m) => sent.push(m), sendSnapshot: async () => undefined },
+    clock: systemClock,
+    logger: silentLogger,
+    tickIntervalMs: 5,
+    appliedMembership: { members: [] },
+    appliedTerm: 0,
+  });
+  drivers.push(driver);
+  driver.start();
+  for (let i = 0; i < 200 && core.status().role !== 'leader'; i++) await new Promise((r) => setTimeout(r, 5));
+  return { driver, store, log, core };
+}
+
+const put = (key: string, value: string) => encodeCommand({ type: 'put', key, value: new TextEncoder().encode(value), contentType: 'text/plain' });
+
+describe('RaftDriver', () => {
+  it('answers a proposal with the state machine result once it is durable and applied', async () => {
+    const { driver, store, log } = await single();
+    const r = await driver.propose(put('k', 'v'), 5000);
+    expect(r).toMatchObject({ ok: true, type: 'put', created: true });
+    expect(store.get('k')?.version).toBe(1);
+    // Durable before the answer: the entry is in the log storage.
+    expect(log.lastIndex()).toBeGreaterThanOrEqual(3);
+  });
+
+  it('group-commits: many proposals at once share few log writes', async () => {
+    const { driver, log } = await single();
+    const before = log.lastIndex();
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => driver.propose(put(`k${i}`, 'v'), 5000)));
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(log.lastIndex() - before).toBe(200);
+  });
+
+  it('a proposal whose slot another entry took is rejected as dropped, and never blocks the new one', async () => {
+    const { driver } = await single();
+    const stale = driver.awaitIndex(1000, 1, 5000);
+    const fresh = driver.awaitIndex(1000, 2, 50);
+    await expect(stale).rejects.toMatchObject({ code: 'leader_changed' });
+    await expect(fresh).rejects.toMatchObject({ code: 'outcome_unknown' });
+  });
+
+  it('serves linearizable read barriers, and snapshots on request', async () => {
+    const { driver, store } = await single();
+    await driver.propose(put('x', '1'), 5000);
+    await driver.readBarrier(5000);
+    expect(store.get('x')).not.toBeNull();
+    const meta = await driver.snapshotNow();
+    expect(meta.index).toBe(store.appliedIndex());
+  });
+
+  it('a storage failure is fatal: pending writes get outcome_unknown and new ones are refused', async () => {
+    const { driver, log } = await single();
+    const fatal: Error[] = [];
+    (driver as unknown as { o: { onFatal: (e: Error) => void } }).o.onFatal = (e) => fatal.push(e);
+    log.write = async () => {
+      throw new Error('disk on fire');
+    };
+    await expect(driver.propose(put('k', 'v'), 5000)).rejects.toMatchObject({ code: 'outcome_unknown' });
+    expect(driver.isFatal()?.message).toContain('disk on fire');
+    expect(fatal.length).toBe(1);
+    expect(() => driver.propose(put('k', 'v'), 5000)).toThrow(/disk on fire/);
+  });
+});
