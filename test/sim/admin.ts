@@ -155,9 +155,15 @@ export class Admin {
       this.stats.applied++;
       if (change.type === 'remove' && this.rng.chance(this.odds.stopRemoved) && !this.repairs.has(change.id)) {
         const id = change.id;
+        const incarnation = this.world.node(id).incarnation();
         this.world.after(this.rng.real(0, 300), () => {
-          const status = this.world.leader()?.status();
-          if (status !== undefined && status !== null && status.membership.members.some((m) => m.id === id)) return;
+          // Scale-in acts only on what it can see: the same volume, and a leader whose latest and
+          // applied configurations both lack the id (it may have been added back meanwhile).
+          const leader = this.world.leader();
+          const status = leader?.status();
+          if (leader === null || status === null || status === undefined) return;
+          const named = [...status.membership.members, ...leader.membership().members].some((m) => m.id === id);
+          if (named || this.world.node(id).incarnation() !== incarnation || this.repairs.has(id)) return;
           this.world.stopNode(id);
         });
       }
