@@ -3,7 +3,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeMessages } from '../../node/src/server/peer-codec.js';
-import { get, ProcessCluster, put } from '../support/process-cluster.js';
+import { get, ProcessCluster, put, putRetrying } from '../support/process-cluster.js';
 
 let cluster: ProcessCluster;
 let client: string;
@@ -17,7 +17,7 @@ beforeAll(async () => {
   client = a!.client;
   peer = a!.peerURL;
   await cluster.leader();
-  expect((await put(client, 'safe/key', 'original')).status).toBe(201);
+  expect((await putRetrying(client, 'safe/key', 'original')).status).toBe(201);
   revisionBefore = Number((await get(client, 'safe/key')).headers.get('conflux-revision'));
 });
 

@@ -34,6 +34,8 @@ export interface StatusBody {
 export class ProcessCluster {
   readonly root = mkdtempSync(join(tmpdir(), 'conflux-proc-'));
   readonly nodes = new Map<string, ProcNode>();
+  /** Sent as a bearer token by `status()` and `leader()` when the cluster runs with auth. */
+  adminToken: string | undefined;
 
   constructor(private readonly baseArgs: string[] = ['--heartbeat-interval-ms', '50']) {
     if (!existsSync(nodeBin)) throw new Error(`${nodeBin} is missing: run "make build" (or npx tsc -p tsconfig.build.json) first`);
@@ -120,7 +122,8 @@ export class ProcessCluster {
 
   async status(id: string): Promise<StatusBody | null> {
     try {
-      const r = await fetch(`${this.node(id).client}/admin/status`, { signal: AbortSignal.timeout(1000) });
+      const headers: Record<string, string> = this.adminToken === undefined ? {} : { authorization: `Bearer ${this.adminToken}` };
+      const r = await fetch(`${this.node(id).client}/admin/status`, { headers, signal: AbortSignal.timeout(1000) });
       return r.ok ? ((await r.json()) as StatusBody) : null;
     } catch {
       return null;
@@ -162,6 +165,20 @@ export async function waitFor<T>(what: string, f: () => Promise<T | null | undef
 /** A small HTTP client for tests (the product's CLI client is tested on its own). */
 export async function put(base: string, key: string, value: string, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${base}/v1/kv/${key}`, { method: 'PUT', body: value, headers: { 'content-type': 'text/plain', ...headers }, signal: AbortSignal.timeout(10_000) });
+}
+
+/**
+ * A write as a well-behaved client does it: 503 means "not applied, retry" (design section 3), so
+ * retry those for a while (elections right after start-up, under load). Anything else is returned.
+ */
+export async function putRetrying(base: string, key: string, value: string, headers: Record<string, string> = {}, timeoutMs = 10_000): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await put(base, key, value, headers);
+    if (r.status !== 503 || Date.now() > deadline) return r;
+    await r.arrayBuffer();
+    await new Promise((res) => setTimeout(res, 100));
+  }
 }
 
 export async function get(base: string, key: string, query = ''): Promise<Response> {
