@@ -198,7 +198,12 @@ describe('over HTTP', () => {
     expect(all).not.toContain('good-token');
     expect(all).not.toContain('bad-token-value');
     expect(all).not.toContain('value-that-must-not-be-logged');
-    expect(all).not.toContain('secret-key-name');
+    // The key is named only by the audit line of the applied write (issue 6: who, what key, which revision).
+    const notAudit = JSON.stringify(t.logger.lines.filter((l) => l.message !== 'audit'));
+    expect(notAudit).not.toContain('secret-key-name');
+    expect(t.logger.lines.filter((l) => l.message === 'audit' && l.meta.key === 'tenant/secret-key-name')).toEqual([
+      expect.objectContaining({ meta: expect.objectContaining({ action: 'put', revision: 1 }) }),
+    ]);
   });
 
   it('auth hook: 401 without a token, 403 outside its scope, and it sees what each route needs', async () => {

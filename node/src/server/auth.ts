@@ -2,6 +2,7 @@
 // so that Kubernetes Secrets can be mounted; comparisons are constant-time.
 import { readFileSync } from 'node:fs';
 import type { Request } from 'express';
+import { setPrincipal, tokenFingerprint } from './http/audit.js';
 import { ForbiddenError, UnauthorizedError } from './http/errors.js';
 import type { AccessNeed, Authorize } from './http/types.js';
 import { tokensEqual } from './tokens.js';
@@ -50,16 +51,26 @@ export interface TokenAuthOptions {
  */
 export function tokenAuthorizer(o: TokenAuthOptions): Authorize {
   return (req: Request, need: AccessNeed) => {
-    const header = req.headers.authorization ?? '';
-    const token = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    const token = bearerToken(req.headers.authorization);
     if (token === '') throw new UnauthorizedError('a bearer token is required');
-    if (o.adminToken !== undefined && tokensEqual(token, o.adminToken)) return;
+    if (o.adminToken !== undefined && tokensEqual(token, o.adminToken)) {
+      setPrincipal(req, 'admin');
+      return;
+    }
     // Compare against every grant so that timing does not tell which token matched.
     const grants = o.clientGrants.filter((g) => tokensEqual(token, g.token));
     if (grants.length === 0) throw new UnauthorizedError('the token is not valid');
+    // The audit log names the token by a hash prefix, even when the request is then refused.
+    setPrincipal(req, tokenFingerprint(token));
     if (need.kind === 'admin') throw new ForbiddenError('the admin API needs the admin token');
     const target = 'key' in need ? need.key : need.prefix;
     const allowed = grants.some((g) => (need.kind === 'read' || g.access === 'readwrite') && target.startsWith(g.prefix));
     if (!allowed) throw new ForbiddenError(`the token does not grant ${need.kind} on ${'key' in need ? 'key' : 'prefix'} ${JSON.stringify(target)}`);
   };
+}
+
+/** The credentials of `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110 §11.1). */
+function bearerToken(header: string | undefined): string {
+  const m = /^bearer[ \t]+(.*)$/is.exec(header ?? '');
+  return m ? m[1]!.trim() : '';
 }

@@ -3,6 +3,7 @@
 import type { Request, Response, Router } from 'express';
 import { NotLeaderError } from '../errors.js';
 import type { NewMember } from '../node-api.js';
+import { audit } from './audit.js';
 import { readJsonObject } from './body.js';
 import { badRequest } from './errors.js';
 import type { LeaderRouter } from './forward.js';
@@ -67,6 +68,7 @@ class AdminApi {
     await this.leader.run(req, res, { kind: 'write', body: raw }, async () => {
       await this.node.addLearner(member);
       res.json(this.node.members());
+      audit(this.ctx.logger, req, res, { action: 'member-add', member: member.id, peerURL: member.peerURL, index: this.appliedIndex() });
     });
   }
 
@@ -76,6 +78,7 @@ class AdminApi {
     await this.leader.run(req, res, { kind: 'write' }, async () => {
       await this.node.promote(id);
       res.json(this.node.members());
+      audit(this.ctx.logger, req, res, { action: 'member-promote', member: id, index: this.appliedIndex() });
     });
   }
 
@@ -85,6 +88,7 @@ class AdminApi {
     await this.leader.run(req, res, { kind: 'write' }, async () => {
       await this.node.removeMember(id);
       res.json(this.node.members());
+      audit(this.ctx.logger, req, res, { action: 'member-remove', member: id, index: this.appliedIndex() });
     });
   }
 
@@ -97,18 +101,27 @@ class AdminApi {
       throw badRequest('to must be a member id ([A-Za-z0-9._-]{1,63})', 'invalid_member_id', { field: 'to' });
     }
     await this.leader.run(req, res, { kind: 'write', body: raw }, async () => {
-      res.json(await this.node.transferLeadership(typeof to === 'string' ? to : undefined));
+      const result = await this.node.transferLeadership(typeof to === 'string' ? to : undefined);
+      res.json(result);
+      audit(this.ctx.logger, req, res, { action: 'leader-transfer', to: result.leaderId, index: this.appliedIndex() });
     });
   }
 
   async bootstrap(req: Request, res: Response): Promise<void> {
     await this.ctx.authorize(req, { kind: 'admin' });
-    res.json(await this.node.bootstrap());
+    const result = await this.node.bootstrap();
+    res.json(result);
+    audit(this.ctx.logger, req, res, { action: 'bootstrap', clusterId: result.clusterId, index: this.appliedIndex() });
   }
 
   async snapshot(req: Request, res: Response): Promise<void> {
     await this.ctx.authorize(req, { kind: 'admin' });
     res.json(await this.node.snapshotNow());
+  }
+
+  /** Where a membership change landed: the applied index once it was applied (its index or a little later). */
+  private appliedIndex(): number {
+    return this.node.status().appliedIndex;
   }
 
   private requireLeader(): void {

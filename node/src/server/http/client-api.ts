@@ -12,6 +12,7 @@ import {
   type KeyValue,
 } from '../../store/index.js';
 import type { ProposeOptions } from '../node-api.js';
+import { audit } from './audit.js';
 import { readBody } from './body.js';
 import { badRequest, commandFailureError, HttpError } from './errors.js';
 import type { LeaderRouter } from './forward.js';
@@ -182,6 +183,14 @@ class ClientApi {
     await this.leader.run(req, res, body === undefined ? { kind: 'write' } : { kind: 'write', body }, async () => {
       const result = await this.ctx.node.propose(command, this.proposeOptions);
       sendWriteResult(res, command, result);
+      if (result.ok && result.type !== 'compact') {
+        audit(this.ctx.logger, req, res, {
+          action: result.type,
+          key: result.key,
+          revision: result.revision,
+          ...(result.type === 'rollback' ? { toRevision: result.toRevision } : {}),
+        });
+      }
     });
   }
 }
