@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VITEST := npx vitest run
 
-.PHONY: help install build typecheck test test-fast sim-long crash-long cluster bench bench-core bench-storage clean
+.PHONY: help install build typecheck test test-fast sim-long crash-long cluster bench bench-quick bench-core bench-storage clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,6 +31,14 @@ cluster: build ## start a local 3-node cluster on 127.0.0.1 (data in ./.local-cl
 
 sim-long: build ## the long simulator run (SIM_SEEDS=100000 by default)
 	SIM_SEEDS=$${SIM_SEEDS:-100000} $(VITEST) test/sim
+
+bench: build ## Conflux next to etcd: 1/3/5 nodes, writes, reads, 64 KiB values, watch fan-out (~25 min; bench/results/full.*)
+	test/bench/ensure-etcd.sh
+	node dist/test/bench/kv-bench.js --mode full $(BENCH_ARGS)
+
+bench-quick: build ## a few points of `make bench` on 3 nodes, under 3 minutes (bench/results/quick.*)
+	test/bench/ensure-etcd.sh
+	node dist/test/bench/kv-bench.js --mode quick $(BENCH_ARGS)
 
 bench-core: build ## Raft core throughput: 3 cores in one process, no I/O (target >= 200k entries/s)
 	node dist/test/bench/raft-core-bench.js 5

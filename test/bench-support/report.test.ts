@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import type { LoadResult } from '../bench/lib/loadgen.js';
+import { pointName, ratio, renderMarkdown, renderReportPlot, type BenchReport } from '../bench/lib/report.js';
+import { escapeXml, logTicks, niceTicks, renderPlot } from '../bench/lib/svg-plot.js';
+
+function load(throughput: number, p99Ms: number): LoadResult {
+  return {
+    requests: throughput * 5,
+    errors: 0,
+    seconds: 5,
+    throughput,
+    latency: { p50Ms: p99Ms / 4, p90Ms: p99Ms / 2, p99Ms, p999Ms: p99Ms * 1.5, maxMs: p99Ms * 2, meanMs: p99Ms / 3 },
+    serverCpuCores: 1,
+    clientCpuCores: 0.3,
+    serverCpuUsPerRequest: 1e6 / throughput,
+    maxServerCpuCores: 0.8,
+    load1: 2,
+    errorSamples: [],
+  };
+}
+
+function report(): BenchReport {
+  const points = [1, 3].flatMap((size) =>
+    [1, 64].flatMap((concurrency) =>
+      (['leader', 'spread'] as const).map((target) => ({
+        spec: { size, workload: 'write' as const, concurrency, target, valueBytes: 256 },
+        runs: { conflux: [load(1000 * concurrency, 2)], etcd: [load(500 * concurrency, 4)] },
+        median: { conflux: load(1000 * concurrency, 2), etcd: load(500 * concurrency, 4) },
+      })),
+    ),
+  );
+  return {
+    mode: 'test',
+    startedAt: 'a',
+    finishedAt: 'b',
+    runsPerPoint: 1,
+    warmupMs: 1000,
+    durationMs: 5000,
+    machine: { cpus: 2, cpuModel: 'cpu', node: 'v20', etcd: '3.4', commit: 'abc', loadBefore: [1, 1, 1], loadAfter: [2, 2, 2] },
+    disk: { appendsPerSec: 1800, p50Ms: 0.3, p99Ms: 4, seconds: 5 },
+    points,
+    fanout: [],
+  };
+}
+
+describe('niceTicks', () => {
+  it('covers the range with steps of 1, 2 or 5 times a power of ten', () => {
+    expect(niceTicks(9.5)).toEqual([0, 2, 4, 6, 8, 10]);
+    expect(niceTicks(23_000)).toEqual([0, 5000, 10_000, 15_000, 20_000, 25_000]);
+    expect(niceTicks(0)).toEqual([0, 1]);
+  });
+});
+
+describe('logTicks', () => {
+  it('gives 1-2-5 ticks per decade inside the range', () => {
+    expect(logTicks(1, 100)).toEqual([1, 2, 5, 10, 20, 50, 100]);
+    expect(logTicks(0.1, 1)).toEqual([0.1, 0.2, 0.5, 1]);
+  });
+});
+
+describe('renderPlot', () => {
+  it('draws one panel per entry and one polyline per non-empty series, escaping text', () => {
+    const svg = renderPlot({
+      title: 'a < b & c',
+      xLabel: 'x',
+      yLabel: 'y',
+      panels: [
+        { title: 'p1', series: [{ name: 's1', color: 'red', points: [{ x: 1, y: 1 }, { x: 2, y: 10, label: 'C=2' }] }, { name: 'empty', color: 'blue', points: [] }] },
+        { title: 'p2', series: [{ name: 's1', color: 'red', dashed: true, points: [{ x: 5, y: 3 }] }] },
+      ],
+    });
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    expect(svg.match(/<g class="panel">/g)).toHaveLength(2);
+    expect(svg.match(/<polyline class="series"/g)).toHaveLength(2);
+    expect(svg).toContain('a &lt; b &amp; c');
+    expect(svg).toContain('stroke-dasharray');
+    expect(svg).not.toContain('NaN');
+  });
+
+  it('puts higher latency higher up (smaller y) and more throughput further right', () => {
+    const svg = renderPlot({ title: 't', xLabel: 'x', yLabel: 'y', panels: [{ title: 'p', series: [{ name: 's', color: 'red', points: [{ x: 100, y: 1 }, { x: 200, y: 100 }] }] }] });
+    const [a, b] = [...svg.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)"/g)].map((m) => ({ x: Number(m[1]), y: Number(m[2]) }));
+    expect(b!.x).toBeGreaterThan(a!.x);
+    expect(b!.y).toBeLessThan(a!.y);
+  });
+
+  it('escapes XML', () => {
+    expect(escapeXml('<"&">')).toBe('&lt;&quot;&amp;&quot;&gt;');
+  });
+});
+
+describe('report rendering', () => {
+  it('writes one table row per point with the ratio against etcd', () => {
+    const md = renderMarkdown(report());
+    const rows = md.split('\n').filter((l) => l.startsWith('| 1 ') || l.startsWith('| 3 '));
+    expect(rows).toHaveLength(8);
+    expect(md).toContain('**2.00x**');
+    expect(md).toContain('1,800 /s');
+  });
+
+  it('plots writes per cluster size, with spread series only for more than one node', () => {
+    const svg = renderReportPlot(report());
+    expect(svg.match(/<g class="panel">/g)).toHaveLength(2);
+    // 1 node: conflux + etcd to leader; 3 nodes: leader and spread for both.
+    expect(svg.match(/<polyline class="series"/g)).toHaveLength(6);
+  });
+
+  it('names points and ratios', () => {
+    expect(pointName({ size: 3, workload: 'write', concurrency: 1, target: 'leader', valueBytes: 65536 })).toBe('write 64 KiB, 1 client, to leader');
+    expect(pointName({ size: 3, workload: 'read-serializable', concurrency: 64, target: 'spread', valueBytes: 256 })).toBe('read serializable, 64 clients, spread');
+    expect(ratio(3, 2)).toBe('1.50x');
+    expect(ratio(3, 0)).toBe('n/a');
+  });
+});
