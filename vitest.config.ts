@@ -16,6 +16,7 @@ export default defineConfig({
       // Run outside vitest (child processes of the crash test, benchmarks): measured by what they do.
       exclude: ['**/*.test.ts', 'node/src/storage/bench-append.ts', 'node/src/storage/testing/**'],
       reporter: ['text-summary', 'json-summary'],
+      reportOnFailure: true,
       reportsDirectory: 'coverage',
       thresholds: { lines: 80 },
     },
