@@ -961,34 +961,28 @@ export class RaftCore {
   }
 
   /** A message from this node. Leader traffic may leave before the pending persist (see Action). */
-  private send(to: NodeId, body: MessageBody, term = this.term, toIncarnation = this.incarnationOf(to)): void {
-    const msg = {
-      ...body,
-      clusterId: this.clusterId,
-      from: this.id,
-      fromIncarnation: this.cfg.incarnation,
-      ...(this.cfg.clientURL ? { fromClientURL: this.cfg.clientURL } : {}),
-      to,
-      toIncarnation,
-      term,
-    } as Message;
+  private send(to: NodeId, body: MessageBody, term = this.term): void {
+    const msg = this.envelop(body, to, this.incarnationOf(to), term);
     const early = this.role === 'leader' && !this.termVoteDirty;
     (early ? this.early : this.late).push({ kind: 'send', msg, early });
   }
 
   /** An answer to `m`, always behind the persist barrier: it may acknowledge durable state. */
   private reply(m: Message, body: MessageBody, term = this.term): void {
-    const msg = {
-      ...body,
-      clusterId: this.clusterId,
-      from: this.id,
-      fromIncarnation: this.cfg.incarnation,
-      ...(this.cfg.clientURL ? { fromClientURL: this.cfg.clientURL } : {}),
-      to: m.from,
-      toIncarnation: m.fromIncarnation,
-      term,
-    } as Message;
-    this.late.push({ kind: 'send', msg, early: false });
+    this.late.push({ kind: 'send', msg: this.envelop(body, m.from, m.fromIncarnation, term), early: false });
+  }
+
+  /** Adds the envelope fields in place (bodies are fresh literals): no copy on the hot path. */
+  private envelop(body: MessageBody, to: NodeId, toIncarnation: string, term: number): Message {
+    const msg = body as Message;
+    msg.clusterId = this.clusterId;
+    msg.from = this.id;
+    msg.fromIncarnation = this.cfg.incarnation;
+    if (this.cfg.clientURL) msg.fromClientURL = this.cfg.clientURL;
+    msg.to = to;
+    msg.toIncarnation = toIncarnation;
+    msg.term = term;
+    return msg;
   }
 
   private refuse(from: NodeId, reason: StepRefusal['reason'], detail: string): StepRefusal {
