@@ -41,20 +41,24 @@ export function encodeMessages(messages: readonly Message[]): Buffer {
   return out;
 }
 
-export function decodeMessages(frame: Buffer): Message[] {
+/** Splits `u32be length | JSON header | payload` (the shape of every peer frame). */
+export function splitFrame(frame: Buffer): { header: unknown; payloadAt: number } {
   if (frame.length < 4) throw new PeerCodecError('frame shorter than its length prefix');
   const headerLength = frame.readUInt32BE(0);
   if (4 + headerLength > frame.length) throw new PeerCodecError('header length beyond the frame');
-  let header: unknown;
   try {
-    header = JSON.parse(frame.subarray(4, 4 + headerLength).toString('utf8'));
+    return { header: JSON.parse(frame.subarray(4, 4 + headerLength).toString('utf8')), payloadAt: 4 + headerLength };
   } catch {
     throw new PeerCodecError('header is not JSON');
   }
+}
+
+export function decodeMessages(frame: Buffer): Message[] {
+  const { header, payloadAt } = splitFrame(frame);
   const h = header as { v?: unknown; messages?: unknown };
   if (h?.v !== PEER_CODEC_VERSION) throw new PeerCodecError(`unsupported frame version ${String(h?.v)}`);
   if (!Array.isArray(h.messages)) throw new PeerCodecError('messages missing');
-  let at = 4 + headerLength;
+  let at = payloadAt;
   const out: Message[] = [];
   for (const raw of h.messages as unknown[]) {
     if (typeof raw !== 'object' || raw === null) throw new PeerCodecError('message is not an object');

@@ -3,7 +3,7 @@
 // chunk, whether it is the last one, and the size and checksum of the whole snapshot so that the
 // receiver can verify it before installing.
 import type { Message } from '../raft/types.js';
-import { PeerCodecError } from './peer-codec.js';
+import { PeerCodecError, splitFrame } from './peer-codec.js';
 
 export type SnapshotChunkHeader = Extract<Message, { type: 'snapshot' }> & {
   offset: number;
@@ -23,19 +23,11 @@ export function encodeSnapshotChunk(header: SnapshotChunkHeader, data: Uint8Arra
 }
 
 export function decodeSnapshotChunk(frame: Buffer): { header: SnapshotChunkHeader; data: Uint8Array } {
-  if (frame.length < 4) throw new PeerCodecError('chunk shorter than its length prefix');
-  const len = frame.readUInt32BE(0);
-  if (4 + len > frame.length) throw new PeerCodecError('chunk header beyond the frame');
-  let header: unknown;
-  try {
-    header = JSON.parse(frame.subarray(4, 4 + len).toString('utf8'));
-  } catch {
-    throw new PeerCodecError('chunk header is not JSON');
-  }
+  const { header, payloadAt } = splitFrame(frame);
   const h = header as Record<string, unknown>;
   const int = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
   if (h?.type !== 'snapshot' || !int(h.offset) || !int(h.size) || typeof h.done !== 'boolean' || !int(h.checksum)) {
     throw new PeerCodecError('chunk header fields missing or of the wrong type');
   }
-  return { header: h as unknown as SnapshotChunkHeader, data: new Uint8Array(frame.subarray(4 + len)) };
+  return { header: h as unknown as SnapshotChunkHeader, data: new Uint8Array(frame.subarray(payloadAt)) };
 }
