@@ -23,6 +23,17 @@ async function admin(base: string, method: string, path: string, body?: unknown)
   });
 }
 
+/** An admin call as an operator makes it: 503 (no leader, not applied) is retried for a while. */
+async function adminRetrying(base: string, method: string, path: string, body?: unknown, timeoutMs = 15_000): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await admin(base, method, path, body);
+    if (r.status !== 503 || Date.now() > deadline) return r;
+    await r.arrayBuffer();
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
 /** Writes until stopped; records what was acknowledged. Retries through 503s like a client. */
 function writer(c: ProcessCluster, prefix: string) {
   const acked = new Map<string, string>();
@@ -83,13 +94,13 @@ describe('a cluster of real processes', () => {
     expect((await waitFor('b to answer', () => cluster!.status('b'))).role).toBe('joining');
     expect((await putRetrying(a!.client, 'before/join', 'x')).status).toBe(201);
     for (const n of [b!, c!]) {
-      const add = await admin(a!.client, 'POST', '/admin/members', { id: n.id, peerURL: n.peerURL, clientURL: n.client });
+      const add = await adminRetrying(a!.client, 'POST', '/admin/members', { id: n.id, peerURL: n.peerURL, clientURL: n.client });
       expect(add.status).toBeLessThan(300);
       await waitFor(`${n.id} to catch up`, async () => (await cluster!.status(n.id))?.appliedIndex === (await cluster!.status('a'))?.appliedIndex);
       const promote = await admin(a!.client, 'POST', `/admin/members/${n.id}/promote`);
       expect(promote.status).toBeLessThan(300);
     }
-    const members = await json(await admin(b!.client, 'GET', '/admin/members'));
+    const members = await json(await adminRetrying(b!.client, 'GET', '/admin/members'));
     expect((members.members as { role: string }[]).map((m) => m.role)).toEqual(['voter', 'voter', 'voter']);
     // The joined node adopted the cluster id and has the data written before it joined.
     expect((await cluster.status('c'))?.clusterId).toBe((await cluster.status('a'))?.clusterId);
@@ -154,10 +165,10 @@ describe('a cluster of real processes', () => {
     for (const n of extra) {
       cluster.start(n.id);
       const via = nodes[0]!.client;
-      expect((await admin(via, 'POST', '/admin/members', { id: n.id, peerURL: n.peerURL, clientURL: n.client })).status).toBeLessThan(300);
+      expect((await adminRetrying(via, 'POST', '/admin/members', { id: n.id, peerURL: n.peerURL, clientURL: n.client })).status).toBeLessThan(300);
       await waitFor(`promote ${n.id}`, async () => (await admin(via, 'POST', `/admin/members/${n.id}/promote`)).status < 300, 15_000, 200);
     }
-    const five = await json(await admin(nodes[0]!.client, 'GET', '/admin/members'));
+    const five = await json(await adminRetrying(nodes[0]!.client, 'GET', '/admin/members'));
     expect((five.members as { role: string }[]).filter((m) => m.role === 'voter').length).toBe(5);
     // Scale in: remove two members, the leader among them.
     const leader = await cluster.leader();
@@ -175,7 +186,7 @@ describe('a cluster of real processes', () => {
     expect(victims).not.toContain(newLeader);
     await new Promise((r) => setTimeout(r, 300));
     await w.stop();
-    const three = await json(await admin(cluster.node(newLeader).client, 'GET', '/admin/members'));
+    const three = await json(await adminRetrying(cluster.node(newLeader).client, 'GET', '/admin/members'));
     expect((three.members as { id: string }[]).map((m) => m.id).sort()).toEqual(['a', 'b', 'c', 'd', 'e'].filter((id) => !victims.includes(id)).sort());
     const reader = cluster.node(newLeader).client;
     for (const [key, value] of w.acked) expect(await (await get(reader, key)).text()).toBe(value);
