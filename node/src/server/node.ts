@@ -212,12 +212,10 @@ export class ConfluxNode implements ConfluxNodeApi {
     }
     this.o.driver.kick();
     if (!r.ok) throw this.refusalError(r);
-    await Promise.race([
-      this.o.driver.waitApplied(r.index),
-      sleep(this.adminTimeoutMs).then(() => {
-        throw new NoLeaderError();
-      }),
-    ]);
+    // Done only when *our* entry (index and term) is applied: a new leader may overwrite an
+    // uncommitted change with its own entry at the same index (ProposalDroppedError, 503: not
+    // applied). Past the deadline the change may still commit: OutcomeUnknownError (504).
+    await this.o.driver.awaitIndex(r.index, r.term, this.adminTimeoutMs);
   }
 
   private refusalError(r: Extract<ProposeResult, { ok: false }>): Error {
