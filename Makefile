@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VITEST := npx vitest run
 
-.PHONY: help install build typecheck test test-fast sim-long crash-long cluster bench bench-quick bench-core bench-storage clean
+.PHONY: help install build typecheck test test-fast sim-long crash-long cluster bench bench-quick bench-core bench-storage crds clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -48,6 +48,9 @@ bench-storage: build ## LevelDB log appends (batch 1/16/64/256, 64 writers) next
 
 crash-long: build ## the storage crash test with 200 SIGKILL rounds
 	CRASH_ROUNDS=200 $(VITEST) test/storage/crash.test.ts
+
+crds: build ## regenerate crds/confluxclusters.yaml from operator/src/api (a test fails when it is stale)
+	node dist/operator/src/api/write-crd.js crds/confluxclusters.yaml
 
 clean: ## remove build output and local data
 	rm -rf dist coverage test-results .local-cluster
