@@ -69,6 +69,17 @@ describe('real nodes in one process', () => {
     await waitFor('pinned identities', () => leader.node.membership().members.every((m) => m.incarnation !== '' && m.clientURL !== ''));
   });
 
+  it('membership calls that are already in effect answer at once (idempotent add, promote of a voter)', async () => {
+    const { rts } = await startStatic(3);
+    const leader = await waitFor('a leader', () => leaderOf(rts));
+    await waitFor('pinned identities', () => leader.node.membership().members.every((m) => m.incarnation !== '' && m.clientURL !== ''));
+    const other = leader.node.membership().members.find((m) => m.id !== leader.node.id)!;
+    const started = Date.now();
+    await leader.node.addLearner({ id: other.id, peerURL: other.peerURL, clientURL: other.clientURL, incarnation: other.incarnation });
+    await leader.node.promote(other.id);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   it('a follower refuses proposals and names the leader; linearizable reads work on the leader', async () => {
     const { rts } = await startStatic(3);
     const leader = await waitFor('a leader', () => leaderOf(rts));

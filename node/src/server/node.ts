@@ -215,6 +215,9 @@ export class ConfluxNode implements ConfluxNodeApi {
     // Done only when *our* entry (index and term) is applied: a new leader may overwrite an
     // uncommitted change with its own entry at the same index (ProposalDroppedError, 503: not
     // applied). Past the deadline the change may still commit: OutcomeUnknownError (504).
+    // A change that is already in effect (an idempotent repeat) names the entry that made it:
+    // applied already, nothing to wait for.
+    if (r.index <= this.store.appliedIndex()) return;
     await this.o.driver.awaitIndex(r.index, r.term, this.adminTimeoutMs);
   }
 
