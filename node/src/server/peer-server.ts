@@ -3,6 +3,8 @@
 import http from 'node:http';
 import type { StepRefusal } from '../raft/core.js';
 import type { Message } from '../raft/types.js';
+import { messageProblem } from '../raft/validate.js';
+import { SnapshotChecksumError, StaleSnapshotError } from '../storage/errors.js';
 import { endpointOf, PEER_URL_HEADER } from './transport.js';
 import { decodeMessages, PeerCodecError } from './peer-codec.js';
 import { decodeSnapshotChunk } from './snapshot-chunk.js';
@@ -75,6 +77,9 @@ async function handle(o: PeerServerOptions, path: string, body: Buffer, res: htt
     }
     const { header, data } = chunk;
     const { offset, done, size, checksum, ...envelope } = header;
+    // The envelope must be a well-formed snapshot message before anything is written to disk.
+    const problem = messageProblem(envelope);
+    if (problem !== null) return sendError(res, 400, 'malformed', `snapshot chunk: ${problem}`);
     try {
       const refusal = await o.handler.receiveSnapshotChunk(envelope, offset, data, done, size, checksum);
       if (refusal) return refused(res, refusal);
@@ -83,6 +88,9 @@ async function handle(o: PeerServerOptions, path: string, body: Buffer, res: htt
     } catch (err) {
       const expected = (err as { expectedOffset?: number }).expectedOffset;
       if (typeof expected === 'number') return sendError(res, 409, 'wrong_offset', String((err as Error).message), { expectedOffset: expected });
+      // What the sender announced does not match what it sent: its fault, nothing was published.
+      if (err instanceof SnapshotChecksumError) return sendError(res, 400, 'bad_snapshot', err.message);
+      if (err instanceof StaleSnapshotError) return sendError(res, 409, 'stale_snapshot', err.message);
       throw err;
     }
     return;

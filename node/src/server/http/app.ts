@@ -4,7 +4,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import type { ConfluxNodeApi } from '../node-api.js';
 import { mountAdminApi } from './admin-api.js';
 import { mountClientApi } from './client-api.js';
-import { routeNotFound, sendErrorResponse, toHttpError } from './errors.js';
+import { badRequest, routeNotFound, sendErrorResponse, toHttpError } from './errors.js';
 import { Forwarder, LeaderRouter } from './forward.js';
 import { mountHealth } from './health.js';
 import { requestContext, requestIdOf } from './request-context.js';
@@ -59,6 +59,10 @@ export function createClientServerApp(input: ClientServerAppOptions): ClientServ
   // `/v1/kv/` is an (invalid, empty) key, not the listing `/v1/kv`.
   app.set('strict routing', true);
   app.use(requestContext(input.logger, input.metrics));
+  // HTTP/1.1 requires Host (RFC 9112 §3.2); see attachClientErrorHandler.
+  app.use((req: Request, _res: Response, next: NextFunction) =>
+    next(req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined ? badRequest('an HTTP/1.1 request needs a Host header', 'missing_host') : undefined),
+  );
 
   const router = express.Router({ strict: true, caseSensitive: true });
   mountHealth(router, ctx, input.metrics);

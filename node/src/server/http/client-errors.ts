@@ -20,6 +20,9 @@ function statusFor(code: string | undefined): { status: number; code: string; me
 
 /** Call once on the client port's server (main.ts). */
 export function attachClientErrorHandler(server: Server, logger?: HttpLogger): void {
+  // Node answers an HTTP/1.1 request without Host with a bare 400 before any handler runs; the
+  // app refuses it itself instead (app.ts), with the JSON shape.
+  (server as Server & { requireHostHeader?: boolean }).requireHostHeader = false;
   server.on('clientError', (err: ParserError, socket: Duplex) => {
     // A reset or a half-written response: there is nobody to answer.
     if (err.code === 'ECONNRESET' || !socket.writable || (socket as Duplex & { _httpMessage?: unknown })._httpMessage) {
