@@ -124,6 +124,28 @@ describe('no leader known', () => {
     expect((await fetch(`${follower.url}/v1/kv/k?consistency=serializable`)).status).toBe(404);
   });
 
+  it('a leader known by id but not by client URL: 503 after the wait, without busy-looping (found by the chaos test)', async () => {
+    // A joining node hears heartbeats before it has the configuration; a node whose configuration
+    // lacks the leader (a removed leader still leading under the previous one) is in the same spot.
+    follower.node.becomeFollower('n9', null);
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 10);
+    try {
+      const started = Date.now();
+      const res = await fetch(`${follower.url}/v1/kv/k`, { method: 'PUT', body: 'v' });
+      const waited = Date.now() - started;
+      expect(res.status).toBe(503);
+      expect((await errorBody(res)).code).toBe('no_leader');
+      expect(waited).toBeGreaterThanOrEqual(250);
+      // The process kept running its timers while the request waited (a microtask-only retry
+      // loop starved the event loop: no timer, no Raft tick, no fsync callback for the whole wait).
+      expect(ticks).toBeGreaterThan(waited / 10 / 3);
+    } finally {
+      clearInterval(ticker);
+    }
+    expect(leader.node.proposed).toHaveLength(0);
+  });
+
   it('forwards once a leader is elected during the wait', async () => {
     follower.node.becomeFollower(null, null);
     setTimeout(() => follower.node.becomeFollower('n1', leader.url), 50);

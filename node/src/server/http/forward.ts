@@ -37,6 +37,8 @@ const NOT_FORWARDED_REQUEST = new Set([...HOP_BY_HOP, 'host', 'content-length', 
 const NOT_FORWARDED_RESPONSE = new Set(HOP_BY_HOP);
 
 const IDLE_SOCKET_MS = 4000;
+/** How often to look again for the client URL of a leader known only by its id. */
+const LEADER_URL_RETRY_MS = 25;
 
 export type ForwardKind = 'write' | 'read';
 
@@ -220,6 +222,10 @@ export class LeaderRouter {
       const leader = await this.node.waitForLeader(remaining);
       if (leader === null) throw this.noLeaderError();
       // A leader is known now (maybe this node): go round again; the deadline bounds the loop.
+      // Known by id but not by where it serves clients (a joining node without the configuration
+      // yet, or a leader our configuration does not list), waitForLeader answers at once: pause
+      // so that the retries do not starve the event loop (Raft ticks, fsyncs, other requests).
+      if (leader !== this.node.id) await new Promise((r) => setTimeout(r, Math.min(LEADER_URL_RETRY_MS, remaining)));
     }
   }
 
