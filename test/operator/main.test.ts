@@ -13,8 +13,8 @@ import { ManualTimers } from './manual-timers.js';
 
 class FakeInformer implements InformerLike<KubernetesObject> {
   private readonly handlers = new Map<string, ((x?: unknown) => void)[]>();
-  on(event: string, cb: (x?: unknown) => void): void {
-    this.handlers.set(event, [...(this.handlers.get(event) ?? []), cb]);
+  on(event: string, cb: (arg: never) => void): void {
+    this.handlers.set(event, [...(this.handlers.get(event) ?? []), cb as (x?: unknown) => void]);
   }
   emit(event: string, arg?: unknown): void {
     for (const cb of this.handlers.get(event) ?? []) cb(arg);

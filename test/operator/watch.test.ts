@@ -11,8 +11,8 @@ class FakeInformer implements InformerLike<string> {
   started = 0;
   stopped = 0;
   constructor(private readonly failStart = false) {}
-  on(event: string, cb: Cb): void {
-    this.handlers.set(event, [...(this.handlers.get(event) ?? []), cb]);
+  on(event: string, cb: (arg: never) => void): void {
+    this.handlers.set(event, [...(this.handlers.get(event) ?? []), cb as Cb]);
   }
   emit(event: string, arg?: unknown): void {
     for (const cb of this.handlers.get(event) ?? []) cb(arg);
