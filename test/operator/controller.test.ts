@@ -181,3 +181,17 @@ describe('Controller', () => {
     expect(timers.pendingTimers()).toBe(0);
   });
 });
+
+describe('realTimers', () => {
+  it('runs and cancels timers and reads both clocks', async () => {
+    const { realTimers } = await import('../../operator/src/timers.js');
+    const ran: string[] = [];
+    realTimers.setTimeout(() => ran.push('a'), 1);
+    const h = realTimers.setTimeout(() => ran.push('b'), 1);
+    realTimers.clearTimeout(h);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(ran).toEqual(['a']);
+    expect(Math.abs(realTimers.wallMs() - Date.now())).toBeLessThan(1000);
+    expect(realTimers.monotonicMs()).toBeGreaterThan(0);
+  });
+});

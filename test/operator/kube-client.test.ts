@@ -186,3 +186,41 @@ describe('ClientNodeKube', () => {
     expect((await kube.get('Lease', 'ns', 'op'))!.spec).toBeUndefined();
   });
 });
+
+describe('clientNodeWatches', () => {
+  it('watches ConfluxClusters, and the StatefulSets and pods of the operator by label', async () => {
+    const { clientNodeWatches } = await import('../../operator/src/main.js');
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'test', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+      users: [{ name: 'test', token: 'sesame' }],
+      contexts: [{ name: 'test', cluster: 'test', user: 'test' }],
+      currentContext: 'test',
+    });
+    for (const namespace of ['ns', undefined]) {
+      const sources = clientNodeWatches(kc, namespace);
+      expect(sources.map((s) => s.name)).toEqual(['confluxclusters', 'statefulsets', 'pods']);
+      const [clusters, sts, pods] = sources as [(typeof sources)[0], (typeof sources)[0], (typeof sources)[0]];
+      expect(clusters.toRef({ metadata: { name: 'demo', namespace: 'ns' } })).toEqual({ namespace: 'ns', name: 'demo' });
+      expect(clusters.toRef({ metadata: {} })).toBeNull();
+      expect(pods.toRef({ metadata: { name: 'demo-1', namespace: 'ns', labels: { 'app.kubernetes.io/instance': 'demo' } } })).toEqual({ namespace: 'ns', name: 'demo' });
+      expect(sts.toRef({ metadata: { name: 'x', labels: {} } })).toBeNull();
+      // Each informer lists with its selector when started.
+      reply = () => ({ status: 200, body: { metadata: { resourceVersion: '1' }, items: [] } });
+      seen.length = 0;
+      for (const s of sources) {
+        const inf = s.make();
+        inf.on('error', () => undefined);
+        await inf.start();
+        await inf.stop();
+      }
+      const lists = seen.filter((x) => !x.url.includes('watch=true')).map((x) => decodeURIComponent(x.url));
+      const prefix = namespace === undefined ? '' : '/namespaces/ns';
+      expect(lists).toEqual([
+        `/apis/conflux.io/v1alpha1${prefix}/confluxclusters`,
+        `/apis/apps/v1${prefix}/statefulsets?labelSelector=app.kubernetes.io/managed-by=conflux-operator`,
+        `/api/v1${prefix}/pods?labelSelector=app.kubernetes.io/name=conflux,app.kubernetes.io/component=node`,
+      ]);
+    }
+  });
+});

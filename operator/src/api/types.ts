@@ -155,7 +155,7 @@ export const REASONS = {
   Degraded: {
     AsExpected: 'every member is healthy',
     NoLeader: 'no leader answers; membership is left alone',
-    MembersUnhealthy: 'some members are not healthy',
+    MembersUnhealthy: 'some voters are not healthy',
     ForeignData: 'a pod holds data of another cluster',
     ConflictingClusterIds: 'pods report different cluster ids',
     WouldLoseQuorum: 'a removal would leave fewer than a majority of healthy voters',

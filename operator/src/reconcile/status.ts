@@ -53,10 +53,11 @@ export function computeStatus(state: ReconcileState, nowIso: string): ConfluxClu
   // Degraded: problems found this pass, an error, or unhealthy members.
   const problems = [...state.issues.Degraded];
   if (state.error !== undefined) problems.push({ reason: 'ReconcileError', message: errorMessage(state.error) });
-  const unhealthy = leader?.view.members.filter((m) => !m.healthy).map((m) => m.id) ?? [];
+  // A learner that is not healthy yet is catching up (Progressing), not a problem.
+  const unhealthy = voters.filter((m) => !m.healthy).map((m) => m.id);
   if (problems.length > 0) set('Degraded', 'True', problems[0]!.reason, problems.map((p) => p.message).join('; '));
   else if (obs !== undefined && clusterId !== undefined && leader === null) set('Degraded', 'True', 'NoLeader', REASONS.Degraded.NoLeader);
-  else if (unhealthy.length > 0) set('Degraded', 'True', 'MembersUnhealthy', `not healthy: ${unhealthy.join(', ')}`);
+  else if (unhealthy.length > 0) set('Degraded', 'True', 'MembersUnhealthy', `voters not healthy: ${unhealthy.join(', ')}`);
   else if (obs !== undefined) set('Degraded', 'False', 'AsExpected', REASONS.Degraded.AsExpected);
 
   // Progressing: work found this pass; Stable once a whole pass found none.

@@ -248,8 +248,9 @@ export async function decideReplicas(ctx: ReconcileContext, state: ReconcileStat
     const ords = memberOrdinals(state.cluster, leader);
     return { replicas: Math.max(want, ...ords.map((o) => o + 1)) };
   }
+  // Before the bootstrap there is no membership to protect.
+  if (state.clusterId === undefined) return { replicas: want };
   if (want > current) {
-    if (state.clusterId === undefined) return { replicas: want };
     if (leader === null) return { replicas: current, note: { reason: 'ScalingUp', message: `waiting for a leader before growing to ${want} pods` } };
     const members = new Map(leader.view.members.map((m) => [m.id, m]));
     const pods = new Map((state.observed?.pods ?? []).map((p) => [p.name, p]));
