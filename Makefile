@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VITEST := npx vitest run
 
-.PHONY: help install build typecheck test test-fast sim-long crash-long cluster bench bench-quick bench-core bench-storage crds clean
+.PHONY: help install build typecheck test test-fast sim-long crash-long chaos cluster bench bench-quick bench-core bench-storage crds clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -48,6 +48,9 @@ bench-storage: build ## LevelDB log appends (batch 1/16/64/256, 64 writers) next
 
 crash-long: build ## the storage crash test with 200 SIGKILL rounds
 	CRASH_ROUNDS=200 $(VITEST) test/storage/crash.test.ts
+
+chaos: build ## long chaos run on real processes, every nemesis (CHAOS_SECONDS=600, CHAOS_SEED=random; a failing run keeps its folder)
+	CHAOS_SECONDS=$${CHAOS_SECONDS:-600} $(VITEST) test/chaos/chaos.test.ts
 
 crds: build ## regenerate crds/confluxclusters.yaml from operator/src/api (a test fails when it is stale)
 	node dist/operator/src/api/write-crd.js crds/confluxclusters.yaml
