@@ -573,3 +573,25 @@ describe('a crash between any two steps', () => {
     expect(w.kube.eventReasons()).toContain('ClusterAdopted');
   });
 });
+
+describe('retained volumes', () => {
+  it('a pod scaled away with whenScaled: Retain is not added back with its old data', async () => {
+    const w = new World({ replicas: 3, storage: { size: '1Gi', retention: { whenScaled: 'Retain' } } });
+    await converge(w);
+    w.setSpec({ replicas: 2 });
+    await converge(w);
+    expect(w.conflux.volumes.has('demo-2')).toBe(true);
+    const start = w.conflux.changes.length;
+    w.setSpec({ replicas: 3 });
+    for (let i = 0; i < 5; i++) {
+      w.sync();
+      await reconcile(w.ctx(), ref);
+    }
+    expect(w.conflux.changes.slice(start)).toEqual([]);
+    expect(condition(w, 'Degraded')).toMatchObject({ status: 'True', reason: 'StaleData', message: expect.stringContaining('demo-2') });
+    // A human deletes the PVC: the pod comes back empty and is added.
+    w.wipe('demo-2');
+    await converge(w);
+    expect(w.conflux.changes.slice(start)).toEqual(['add demo-2', 'promote demo-2']);
+  });
+});

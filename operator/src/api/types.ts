@@ -157,6 +157,7 @@ export const REASONS = {
     NoLeader: 'no leader answers; membership is left alone',
     MembersUnhealthy: 'some voters are not healthy',
     ForeignData: 'a pod holds data of another cluster',
+    StaleData: 'a pod holds data of a removed member (a retained volume); it is not added back',
     ConflictingClusterIds: 'pods report different cluster ids',
     WouldLoseQuorum: 'a removal would leave fewer than a majority of healthy voters',
     AuthSecretInvalid: 'the auth Secret is missing or lacks a key',

@@ -166,6 +166,14 @@ export function planMembership(input: PlanInput): MembershipPlan {
 
   // 6. Add a running pod that waits to join.
   const limit = Math.min(input.specReplicas, input.statefulSetReplicas);
+  // A pod with this cluster's data that is not a member: a removed member whose volume was kept
+  // (retention Retain). Volumes are never reused for a new member (the simulator's rule too): a
+  // human deletes the PVC, and the pod comes back empty and is added.
+  for (const p of observed.pods) {
+    if (p.ordinal < limit && !p.terminating && !memberIds.has(p.name) && p.status?.clusterId === clusterId && p.status.incarnation !== '') {
+      degraded.push({ reason: 'StaleData', message: `pod ${p.name} holds data of a removed member of this cluster; delete its PVC and the pod to add it as a new member` });
+    }
+  }
   const joining = observed.pods
     .filter((p) => p.ordinal < limit && !p.terminating && !memberIds.has(p.name) && !foreign.has(p.name))
     .filter((p) => p.status?.role === 'joining' && p.status.clusterId === '');
