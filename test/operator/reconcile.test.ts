@@ -347,6 +347,17 @@ describe('admin errors', () => {
     expect(w.kube.eventReasons()).not.toContain('MembershipChangeFailed');
   });
 
+  it('an unconfirmed outcome (504) or no answer is looked at again without a warning', async () => {
+    const w = new World({ replicas: 3 });
+    w.conflux.failNext('addLearner', new AdminError(504, 'outcome_unknown', 'the leader changed'));
+    w.conflux.failNext('promote', new AdminError(0, 'timeout', 'no answer'));
+    const results = await converge(w);
+    expect(results.some((r) => r.kind === 'requeue' && r.reason === 'add-learner demo-1: outcome_unknown')).toBe(true);
+    expect(results.some((r) => r.kind === 'requeue' && r.reason === 'promote demo-1: timeout')).toBe(true);
+    expect(w.conflux.changes).toEqual(['bootstrap demo-0', 'add demo-1', 'promote demo-1', 'add demo-2', 'promote demo-2']);
+    expect(w.kube.eventReasons()).not.toContain('MembershipChangeFailed');
+  });
+
   it('another failure records a Warning event and Degraded, then succeeds on a later pass', async () => {
     const w = new World({ replicas: 2 });
     w.conflux.failNext('promote', new AdminError(400, 'invalid_member', 'nope'));

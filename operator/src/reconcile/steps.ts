@@ -476,6 +476,13 @@ async function membershipFailed(ctx: ReconcileContext, state: ReconcileState, ac
     state.issues.Progressing.push({ reason: progressReason(action), message: 'another membership change is in flight' });
     return requeue(ctx.options.afterChangeMs, 'change in progress');
   }
+  if (err instanceof AdminError && err.transient) {
+    // No answer, no leader right now, or an outcome the leader could not confirm (504): the next
+    // pass observes what happened and decides again; nothing to warn a human about yet.
+    ctx.logger.info('membership change not confirmed; will look again', { change: action.kind, error: errorMessage(err) });
+    state.issues.Progressing.push({ reason: progressReason(action), message: `${what}: ${err.code}, retrying` });
+    return requeue(ctx.options.afterChangeMs * 2, `${what}: ${err.code}`);
+  }
   const message = `${what} failed: ${errorMessage(err)}`;
   ctx.logger.warn('membership change failed', { change: action.kind, error: errorMessage(err) });
   await recordEvent(ctx, state.cluster, 'Warning', 'MembershipChangeFailed', message);
