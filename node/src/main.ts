@@ -33,12 +33,32 @@ export function createLogger(flags: Pick<NodeFlags, 'id' | 'logLevel' | 'logForm
             return `${String(timestamp)} ${String(node)} ${level.padEnd(5)} ${String(message)}${rest}`;
           }),
         );
-  return winston.createLogger({
+  const logger = winston.createLogger({
     level: flags.logLevel,
     format,
     defaultMeta: { node: flags.id },
     transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] })],
   });
+  return skipDisabledLevels(logger);
+}
+
+/**
+ * winston formats every line (timestamp, JSON) before its transports drop the ones below their
+ * level: an `info` line per write (the audit trail) costs CPU even at `--log-level warn`. Each
+ * level method returns at once when its level is off (checked per call: the level may change).
+ */
+function skipDisabledLevels(logger: winston.Logger): winston.Logger {
+  const target = logger as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const level of Object.keys(logger.levels)) {
+    const write = target[level];
+    if (typeof write !== 'function') continue;
+    // `this` is a child logger when called through one (winston's child() inherits these).
+    target[level] = function (this: winston.Logger | undefined, ...args: unknown[]) {
+      const self = this ?? logger;
+      return self.isLevelEnabled(level) ? write.apply(self, args) : self;
+    };
+  }
+  return logger;
 }
 
 /** Auth is on whenever a token file is given (design section 4). */

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { Request } from 'express';
 import { setPrincipal, tokenFingerprint } from './http/audit.js';
 import { ForbiddenError, UnauthorizedError } from './http/errors.js';
-import type { AccessNeed, Authorize } from './http/types.js';
+import { headersOnly, type AccessNeed, type Authorize } from './http/types.js';
 import { tokensEqual } from './tokens.js';
 
 export interface ClientGrant {
@@ -50,7 +50,8 @@ export interface TokenAuthOptions {
  * grants its access on keys under its prefix (a listing or watch needs the whole prefix covered).
  */
 export function tokenAuthorizer(o: TokenAuthOptions): Authorize {
-  return (req: Request, need: AccessNeed) => {
+  // Reads only the Authorization header: fit for the routes served without express.
+  return headersOnly((req: Request, need: AccessNeed) => {
     const token = bearerToken(req.headers.authorization);
     if (token === '') throw new UnauthorizedError('a bearer token is required');
     if (o.adminToken !== undefined && tokensEqual(token, o.adminToken)) {
@@ -66,7 +67,7 @@ export function tokenAuthorizer(o: TokenAuthOptions): Authorize {
     const target = 'key' in need ? need.key : need.prefix;
     const allowed = grants.some((g) => (need.kind === 'read' || g.access === 'readwrite') && target.startsWith(g.prefix));
     if (!allowed) throw new ForbiddenError(`the token does not grant ${need.kind} on ${'key' in need ? 'key' : 'prefix'} ${JSON.stringify(target)}`);
-  };
+  });
 }
 
 /** The credentials of `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110 §11.1). */

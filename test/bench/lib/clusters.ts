@@ -72,6 +72,8 @@ async function json(target: Target, method: string, path: string, body?: string)
 export const confluxBin = resolve(import.meta.dirname, '../../../node/src/cli/conflux-node.js');
 
 export interface ConfluxStartOptions {
+  /** conflux-node.js to run; default this build's, or $BENCH_CONFLUX_BIN (A/B of two builds). */
+  bin?: string;
   /** Extra node.js flags for every node (e.g. --cpu-prof). */
   nodeArgs?: string[];
   /** Extra conflux-node flags. */
@@ -79,7 +81,8 @@ export interface ConfluxStartOptions {
 }
 
 export async function startConflux(size: number, o: ConfluxStartOptions = {}): Promise<Cluster> {
-  if (!existsSync(confluxBin)) throw new Error(`${confluxBin} is missing: run "make build" first`);
+  const bin = o.bin ?? process.env.BENCH_CONFLUX_BIN ?? confluxBin;
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run "make build" first`);
   const root = makeTempDir('conflux-bench-');
   const ports = await freePorts(size * 2);
   const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
@@ -89,7 +92,7 @@ export async function startConflux(size: number, o: ConfluxStartOptions = {}): P
     const peer = ports[2 * i + 1]!;
     const args = [
       ...(o.nodeArgs ?? []),
-      confluxBin,
+      bin,
       '--id', id,
       '--data-dir', join(root, id),
       '--listen-client', `127.0.0.1:${client}`,

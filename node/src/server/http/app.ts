@@ -1,13 +1,15 @@
 // The client port's express app: client API, watches, admin API, health and metrics, with the
 // request context in front and the JSON error handler behind everything (unknown routes included).
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { RequestListener } from 'node:http';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ConfluxNodeApi } from '../node-api.js';
 import { mountAdminApi } from './admin-api.js';
 import { mountClientApi } from './client-api.js';
 import { badRequest, routeNotFound, sendErrorResponse, toHttpError } from './errors.js';
 import { Forwarder, LeaderRouter } from './forward.js';
 import { mountHealth } from './health.js';
-import { requestContext, requestIdOf } from './request-context.js';
+import { answerError, withHotKvRoutes } from './hot-kv.js';
+import { requestContext } from './request-context.js';
 import {
   allowAll,
   resolveHttpOptions,
@@ -30,8 +32,8 @@ export interface ClientServerAppOptions {
 }
 
 export interface ClientServerApp {
-  /** Hand to `http.createServer(app)`. */
-  app: Express;
+  /** Hand to `http.createServer(app)`: the hot key routes (hot-kv.ts), then the express app. */
+  app: RequestListener;
   /** Open watch streams (what the `conflux_watchers` gauge counts on the hub side). */
   watchStreams(): number;
   /**
@@ -66,7 +68,7 @@ export function createClientServerApp(input: ClientServerAppOptions): ClientServ
 
   const router = express.Router({ strict: true, caseSensitive: true });
   mountHealth(router, ctx, input.metrics);
-  mountClientApi(router, ctx, leader);
+  const api = mountClientApi(router, ctx, leader);
   watches.mount(router);
   mountAdminApi(router, ctx, leader);
   app.use(router);
@@ -75,7 +77,7 @@ export function createClientServerApp(input: ClientServerAppOptions): ClientServ
   app.use(errorHandler(input.logger));
 
   return {
-    app,
+    app: withHotKvRoutes({ ctx, api, logger: input.logger, metrics: input.metrics, fallback: app }),
     watchStreams: () => watches.count,
     close: () => {
       watches.closeAll();
@@ -86,29 +88,5 @@ export function createClientServerApp(input: ClientServerAppOptions): ClientServ
 
 function errorHandler(logger: HttpLogger) {
   // Express recognises error handlers by their four parameters: `next` must stay.
-  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    const answer = toHttpError(err);
-    if (!answer.expected) {
-      logger.error('request failed with an unexpected error', {
-        requestId: safeRequestId(res),
-        method: req.method,
-        error: err instanceof Error ? err.message : String(err),
-        stack: err instanceof Error ? err.stack : undefined,
-      });
-    }
-    if (res.headersSent) {
-      // Half a response is out (a stream broke): all we can do is cut it so the client notices.
-      res.destroy();
-      return;
-    }
-    sendErrorResponse(res, answer);
-  };
-}
-
-function safeRequestId(res: Response): string | undefined {
-  try {
-    return requestIdOf(res);
-  } catch {
-    return undefined;
-  }
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => answerError(logger, req, res, err);
 }

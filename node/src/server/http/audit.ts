@@ -3,8 +3,9 @@
 // (store revision, or Raft index for membership). Never the token, never the value: tokens are
 // named by a hash prefix, and values may hold secrets.
 import { createHash } from 'node:crypto';
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FORWARDED_BY_HEADER } from './forward.js';
+import { headerOf } from './raw.js';
 import { requestIdOf } from './request-context.js';
 import type { HttpLogger } from './types.js';
 
@@ -13,14 +14,14 @@ export const ANONYMOUS = 'anonymous';
 
 const PRINCIPAL = Symbol('conflux.principal');
 
-type WithPrincipal = Request & { [PRINCIPAL]?: string };
+type WithPrincipal = IncomingMessage & { [PRINCIPAL]?: string };
 
 /** The auth hook records who the request authenticated as. */
-export function setPrincipal(req: Request, who: string): void {
+export function setPrincipal(req: IncomingMessage, who: string): void {
   (req as WithPrincipal)[PRINCIPAL] = who;
 }
 
-export function principalOf(req: Request): string {
+export function principalOf(req: IncomingMessage): string {
   return (req as WithPrincipal)[PRINCIPAL] ?? ANONYMOUS;
 }
 
@@ -38,14 +39,16 @@ export type AuditEntry =
 /** The message of every audit line; search the log for it. */
 export const AUDIT_MESSAGE = 'audit';
 
-export function audit(logger: HttpLogger, req: Request, res: Response, entry: AuditEntry): void {
+export function audit(logger: HttpLogger, req: IncomingMessage, res: ServerResponse, entry: AuditEntry): void {
+  // Nothing to build when the line would be dropped (the audit trail is at `info`).
+  if (logger.isLevelEnabled?.('info') === false) return;
   const meta: Record<string, unknown> = { who: principalOf(req), ...entry };
   try {
     meta.requestId = requestIdOf(res);
   } catch {
     // No request context (an app built without it): the line is still worth having.
   }
-  const forwardedBy = req.get(FORWARDED_BY_HEADER);
+  const forwardedBy = headerOf(req, FORWARDED_BY_HEADER);
   if (forwardedBy !== undefined) meta.forwardedBy = forwardedBy.slice(0, 64);
   logger.info(AUDIT_MESSAGE, meta);
 }

@@ -1,8 +1,9 @@
 // Request bodies, read whole into one Buffer with an inclusive size limit. Values are opaque bytes,
 // so nothing here decodes or inflates; a body that needs decoding is refused rather than stored
 // as something other than what the client meant.
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { badRequest, bodyTooLarge, HttpError } from './errors.js';
+import { headerOf } from './raw.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -10,12 +11,12 @@ const EMPTY = Buffer.alloc(0);
  * The body, at most `limitBytes` bytes (a body of exactly the limit is accepted). Throws 413 as
  * soon as the limit is known to be exceeded, without buffering the rest.
  */
-export function readBody(req: Request, res: Response, limitBytes: number, what = 'request body'): Promise<Buffer> {
-  const encoding = req.get('Content-Encoding');
+export function readBody(req: IncomingMessage, res: ServerResponse, limitBytes: number, what = 'request body'): Promise<Buffer> {
+  const encoding = headerOf(req, 'Content-Encoding');
   if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
     return Promise.reject(new HttpError(415, 'unsupported_encoding', 'Content-Encoding is not supported'));
   }
-  const declared = req.get('Content-Length');
+  const declared = headerOf(req, 'Content-Length');
   if (declared !== undefined) {
     const n = Number(declared);
     if (!/^\d+$/.test(declared.trim()) || !Number.isSafeInteger(n)) {
@@ -63,7 +64,7 @@ export function readBody(req: Request, res: Response, limitBytes: number, what =
   });
 }
 
-function tooLarge(res: Response, limitBytes: number, what: string): HttpError {
+function tooLarge(res: ServerResponse, limitBytes: number, what: string): HttpError {
   // The unread rest of the body makes the connection useless for another request.
   res.setHeader('Connection', 'close');
   return bodyTooLarge(limitBytes, what);
@@ -71,8 +72,8 @@ function tooLarge(res: Response, limitBytes: number, what: string): HttpError {
 
 /** A JSON object body ({} when empty); 400 for anything else. */
 export async function readJsonObject(
-  req: Request,
-  res: Response,
+  req: IncomingMessage,
+  res: ServerResponse,
   limitBytes: number,
 ): Promise<{ raw: Buffer; value: Record<string, unknown> }> {
   const raw = await readBody(req, res, limitBytes, 'JSON body');

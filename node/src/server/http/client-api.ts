@@ -2,6 +2,7 @@
 // watch.ts. Reads are linearizable by default (a ReadIndex barrier on the leader, forwarded from a
 // follower); `?consistency=serializable` reads this node's copy. Writes are proposed through Raft
 // and answered only once applied.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, Response, Router } from 'express';
 import {
   InvalidCommandError,
@@ -17,16 +18,21 @@ import { readBody } from './body.js';
 import { badRequest, commandFailureError, HttpError } from './errors.js';
 import type { LeaderRouter } from './forward.js';
 import {
+  consistencyOf,
   contentTypeOf,
   ifMatchRevision,
   ifNoneMatchStar,
   keyFromPath,
+  keyOfPath,
   queryBoolean,
   queryConsistency,
   queryPositiveInt,
+  queryPositiveIntOf,
   queryString,
   type Consistency,
+  type Query,
 } from './params.js';
+import { sendJson as sendJsonBody } from './raw.js';
 import { mountRoute } from './routing.js';
 import type { AppContext } from './types.js';
 import { asBuffer, encodeValue } from './value-encoding.js';
@@ -40,7 +46,7 @@ const KV_ROUTE = /^\/v1\/kv\/.*$/s;
 const HISTORY_ROUTE = /^\/v1\/history\/.*$/s;
 const ROLLBACK_ROUTE = /^\/v1\/rollback\/.*$/s;
 
-export function mountClientApi(router: Router, ctx: AppContext, leader: LeaderRouter): void {
+export function mountClientApi(router: Router, ctx: AppContext, leader: LeaderRouter): ClientApi {
   const api = new ClientApi(ctx, leader);
   mountRoute(router, KV_ROUTE, '/v1/kv/{key}', {
     GET: (req, res) => api.get(req, res),
@@ -50,9 +56,14 @@ export function mountClientApi(router: Router, ctx: AppContext, leader: LeaderRo
   mountRoute(router, '/v1/kv', '/v1/kv', { GET: (req, res) => api.list(req, res) });
   mountRoute(router, HISTORY_ROUTE, '/v1/history/{key}', { GET: (req, res) => api.history(req, res) });
   mountRoute(router, ROLLBACK_ROUTE, '/v1/rollback/{key}', { POST: (req, res) => api.rollback(req, res) });
+  return api;
 }
 
-class ClientApi {
+/**
+ * The client API's handlers. `getKey` and `putKey` take node:http's own request and response so
+ * that hot-kv.ts can serve the two busiest routes without express; the express routes call them too.
+ */
+export class ClientApi {
   private readonly proposeOptions: ProposeOptions;
 
   constructor(
@@ -63,10 +74,15 @@ class ClientApi {
   }
 
   async get(req: Request, res: Response): Promise<void> {
-    const key = keyFromPath(req, KV_PREFIX);
-    const consistency = queryConsistency(req);
-    const revision = queryPositiveInt(req, 'revision');
-    await this.ctx.authorize(req, { kind: 'read', key });
+    await this.getKey(req, res, req.path, req.query as Query);
+  }
+
+  /** `GET /v1/kv/{key}` with the URL's path and parsed query. */
+  async getKey(req: IncomingMessage, res: ServerResponse, path: string, query: Query): Promise<void> {
+    const key = keyOfPath(path, KV_PREFIX);
+    const consistency = consistencyOf(query);
+    const revision = queryPositiveIntOf(query, 'revision');
+    await this.ctx.authorize(req as Request, { kind: 'read', key });
     await this.read(req, res, consistency, () => {
       const store = this.ctx.node.store;
       const kv = store.get(key, revision);
@@ -80,7 +96,12 @@ class ClientApi {
   }
 
   async put(req: Request, res: Response): Promise<void> {
-    const key = keyFromPath(req, KV_PREFIX);
+    await this.putKey(req, res, req.path);
+  }
+
+  /** `PUT /v1/kv/{key}` with the URL's path. */
+  async putKey(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const key = keyOfPath(path, KV_PREFIX);
     const ifMatch = ifMatchRevision(req);
     const ifNoneMatch = ifNoneMatchStar(req);
     const contentType = contentTypeOf(req);
@@ -90,7 +111,7 @@ class ClientApi {
       if (err instanceof InvalidCommandError) throw badRequest(err.message, 'invalid_content_type');
       throw err;
     }
-    await this.ctx.authorize(req, { kind: 'write', key });
+    await this.ctx.authorize(req as Request, { kind: 'write', key });
     const body = await readBody(req, res, this.ctx.options.maxValueBytes, 'value');
     const command: Command = { type: 'put', key, value: body, contentType };
     if (ifMatch !== undefined) command.ifMatchModRevision = ifMatch;
@@ -168,7 +189,7 @@ class ClientApi {
   }
 
   /** Serve `respond` from the local store, after a read barrier unless serializable. */
-  private async read(req: Request, res: Response, consistency: Consistency, respond: () => void): Promise<void> {
+  private async read(req: IncomingMessage, res: ServerResponse, consistency: Consistency, respond: () => void): Promise<void> {
     if (consistency === 'serializable') {
       respond();
       return;
@@ -179,7 +200,7 @@ class ClientApi {
     });
   }
 
-  private async write(req: Request, res: Response, command: Command, body: Buffer | undefined): Promise<void> {
+  private async write(req: IncomingMessage, res: ServerResponse, command: Command, body: Buffer | undefined): Promise<void> {
     await this.leader.run(req, res, body === undefined ? { kind: 'write' } : { kind: 'write', body }, async () => {
       const result = await this.ctx.node.propose(command, this.proposeOptions);
       sendWriteResult(res, command, result);
@@ -203,9 +224,9 @@ function etag(modRevision: number): string {
   return `"${modRevision}"`;
 }
 
-function writeValue(res: Response, kv: KeyValue, storeRevision: number): void {
+function writeValue(res: ServerResponse, kv: KeyValue, storeRevision: number): void {
   const body = asBuffer(kv.value);
-  res.status(200);
+  res.statusCode = 200;
   res.setHeader('Content-Type', kv.contentType);
   res.setHeader('Content-Length', String(body.length));
   res.setHeader('ETag', etag(kv.modRevision));
@@ -218,13 +239,13 @@ function writeValue(res: Response, kv: KeyValue, storeRevision: number): void {
   res.end(body);
 }
 
-function sendJson(res: Response, status: number, body: unknown, storeRevision: number): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, storeRevision: number): void {
   res.setHeader('Conflux-Revision', String(storeRevision));
   res.setHeader('Cache-Control', 'no-cache');
-  res.status(status).json(body);
+  sendJsonBody(res, status, body);
 }
 
-function sendWriteResult(res: Response, command: Command, result: CommandResult): void {
+function sendWriteResult(res: ServerResponse, command: Command, result: CommandResult): void {
   if (!result.ok) throw commandFailureError(result);
   switch (result.type) {
     case 'put':

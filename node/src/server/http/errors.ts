@@ -2,7 +2,7 @@
 // port sends goes through `toHttpError`, so every one carries the design's JSON shape:
 // {"error": {"code", "message", ...details}}. Unknown errors become a generic 500: messages of
 // errors we did not type may carry paths or internals, and stacks never leave the process.
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import {
   BadRequestError,
   ChangeInProgressError,
@@ -28,6 +28,7 @@ import {
   WatchCancelledError,
 } from '../../store/index.js';
 import type { CommandFailure } from '../../store/index.js';
+import { sendJson } from './raw.js';
 
 /** Seconds a client should wait before retrying a 503/429 when the error does not say. */
 export const DEFAULT_RETRY_AFTER_SECONDS = 1;
@@ -216,8 +217,8 @@ function httpStatusOf(err: unknown): number | null {
   return status !== null && Number.isInteger(status) && status >= 400 && status <= 499 ? status : null;
 }
 
-export function sendErrorResponse(res: Response, error: HttpErrorResponse): void {
+export function sendErrorResponse(res: ServerResponse, error: HttpErrorResponse): void {
   for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
   res.setHeader('Cache-Control', 'no-store');
-  res.status(error.status).json(error.body);
+  sendJson(res, error.status, error.body);
 }

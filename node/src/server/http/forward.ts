@@ -5,12 +5,12 @@
 // What the client learns when forwarding fails is the contract's retry rule (section 3): 503 means
 // the request never reached the leader, so retrying is safe; 504 outcome_unknown means a write
 // reached it (or may have) and its fate is unknown.
-import http from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { Request, Response } from 'express';
 import { NotLeaderError } from '../errors.js';
 import type { ConfluxNodeApi } from '../node-api.js';
 import { HttpError, noLeader, outcomeUnknown } from './errors.js';
+import { headerOf, originalUrlOf } from './raw.js';
 import { markForwarded, REQUEST_ID_HEADER, requestIdOf } from './request-context.js';
 import type { HttpLogger, HttpOptions } from './types.js';
 
@@ -61,15 +61,15 @@ export class Forwarder {
    * the leader cannot have received the request, 504 for a write that it may have received).
    */
   forward(
-    req: Request,
-    res: Response,
+    req: IncomingMessage,
+    res: ServerResponse,
     leaderURL: string,
     body: Buffer | undefined,
     kind: ForwardKind,
   ): Promise<HttpError | null> {
     let target: { url: URL; path: string };
     try {
-      target = forwardTarget(leaderURL, req.originalUrl);
+      target = forwardTarget(leaderURL, originalUrlOf(req));
     } catch {
       return Promise.resolve(noLeader(`the leader's client URL ${JSON.stringify(leaderURL)} is not usable`));
     }
@@ -110,7 +110,7 @@ export class Forwarder {
         else socket.once('connect', () => (sent = true));
       });
       upstream.on('response', (answer) => {
-        res.status(answer.statusCode ?? 502);
+        res.statusCode = answer.statusCode ?? 502;
         for (const [name, value] of Object.entries(answer.headers)) {
           if (value !== undefined && !NOT_FORWARDED_RESPONSE.has(name)) res.setHeader(name, value);
         }
@@ -194,7 +194,7 @@ export class LeaderRouter {
     private readonly options: Pick<HttpOptions, 'leaderWaitMs' | 'retryAfterSeconds'>,
   ) {}
 
-  async run(req: Request, res: Response, request: LeaderRequest, local: () => Promise<void>): Promise<void> {
+  async run(req: IncomingMessage, res: ServerResponse, request: LeaderRequest, local: () => Promise<void>): Promise<void> {
     const deadline = Date.now() + this.options.leaderWaitMs;
     for (;;) {
       let notLeader: NotLeaderError;
@@ -205,10 +205,11 @@ export class LeaderRouter {
         if (!(err instanceof NotLeaderError)) throw err;
         notLeader = err;
       }
-      if (req.get(FORWARDED_BY_HEADER) !== undefined) {
+      const forwardedBy = headerOf(req, FORWARDED_BY_HEADER);
+      if (forwardedBy !== undefined) {
         // Two nodes disagree about who leads (a stale view on one side): answering beats looping.
         throw noLeader(
-          `this node is not the leader either (forwarded by ${req.get(FORWARDED_BY_HEADER)}); retry shortly`,
+          `this node is not the leader either (forwarded by ${forwardedBy}); retry shortly`,
           this.options.retryAfterSeconds,
         );
       }
@@ -236,7 +237,7 @@ export class LeaderRouter {
     );
   }
 
-  private async forward(req: Request, res: Response, url: string, request: LeaderRequest): Promise<void> {
+  private async forward(req: IncomingMessage, res: ServerResponse, url: string, request: LeaderRequest): Promise<void> {
     const failure = await this.forwarder.forward(req, res, url, request.body, request.kind);
     if (failure !== null) throw failure;
   }

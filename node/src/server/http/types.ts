@@ -43,7 +43,22 @@ export type AccessNeed =
  */
 export type Authorize = (req: Request, need: AccessNeed) => void | Promise<void>;
 
-export const allowAll: Authorize = () => undefined;
+const HEADERS_ONLY = Symbol.for('conflux.authorize.headersOnly');
+
+/**
+ * Marks an Authorize that reads nothing but `req.headers` (and records the principal with
+ * setPrincipal): it works on a plain node:http request as well, which lets the busiest routes be
+ * served without express (hot-kv.ts). Hooks without the mark always get an express request.
+ */
+export function headersOnly(authorize: Authorize): Authorize {
+  return Object.assign(authorize, { [HEADERS_ONLY]: true });
+}
+
+export function isHeadersOnly(authorize: Authorize): boolean {
+  return (authorize as { [HEADERS_ONLY]?: boolean })[HEADERS_ONLY] === true;
+}
+
+export const allowAll: Authorize = headersOnly(() => undefined);
 
 export interface WatchOptions {
   /** SSE comment interval that keeps proxies and clients from timing the stream out. */
@@ -71,6 +86,11 @@ export interface HttpOptions {
   proposeTimeoutMs: number | undefined;
   /** Retry-After on 503/429 answers the HTTP layer makes itself. */
   retryAfterSeconds: number;
+  /**
+   * Serve GET and PUT /v1/kv/{key} without express (hot-kv.ts): same answers, a fraction of the
+   * CPU. Off only to compare the two paths (tests).
+   */
+  hotPath: boolean;
   watch: WatchOptions;
 }
 
@@ -82,6 +102,7 @@ export const DEFAULT_HTTP_OPTIONS: HttpOptions = {
   forwardTimeoutMs: 15_000,
   proposeTimeoutMs: undefined,
   retryAfterSeconds: 1,
+  hotPath: true,
   watch: { heartbeatMs: 10_000, maxWatchers: 1000, maxLagEvents: 10_000, stallCheckMs: 250 },
 };
 

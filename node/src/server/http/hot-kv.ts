@@ -1,0 +1,99 @@
+// GET and PUT /v1/kv/{key} without express. They are nearly every request a config store serves,
+// and express's per-request work (prototype swaps, the router's walk, response helpers) costs about
+// as much CPU as the rest of the request. Same handlers (ClientApi.getKey/putKey), same request
+// context, same error mapping as the express routes: only the dispatch differs. Anything unusual
+// (another method, a request target parseurl would not take its fast path on, an auth hook that
+// wants express's request) goes to the express app unchanged.
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import querystring from 'node:querystring';
+import type { ClientApi } from './client-api.js';
+import { KV_PREFIX } from './client-api.js';
+import { sendErrorResponse, toHttpError } from './errors.js';
+import type { Query } from './params.js';
+import { requestIdOf, startRequest } from './request-context.js';
+import { isHeadersOnly, type AppContext, type HttpLogger, type HttpMetricsSink } from './types.js';
+
+export const KV_ROUTE_LABEL = '/v1/kv/{key}';
+
+const NO_QUERY: Query = Object.freeze(Object.create(null) as Query);
+
+/**
+ * True when `url` is an origin-form target that parseurl (express's URL parser) splits at the
+ * first '?' on its fast path; with these characters it would use url.parse instead.
+ */
+export function isPlainTarget(url: string): boolean {
+  for (let i = 1; i < url.length; i++) {
+    switch (url.charCodeAt(i)) {
+      case 0x09:
+      case 0x0a:
+      case 0x0c:
+      case 0x0d:
+      case 0x20:
+      case 0x23:
+      case 0xa0:
+      case 0xfeff:
+        return false;
+    }
+  }
+  return true;
+}
+
+export interface HotKvOptions {
+  ctx: AppContext;
+  api: ClientApi;
+  logger: HttpLogger;
+  metrics: HttpMetricsSink | undefined;
+  /** Everything else: the express app. */
+  fallback: RequestListener;
+}
+
+export function withHotKvRoutes(o: HotKvOptions): RequestListener {
+  if (!o.ctx.options.hotPath || !isHeadersOnly(o.ctx.authorize)) return o.fallback;
+  const { api, logger, metrics, fallback } = o;
+  return (req, res) => {
+    const method = req.method;
+    const url = req.url ?? '';
+    if ((method !== 'GET' && method !== 'PUT') || !url.startsWith(KV_PREFIX) || !isPlainTarget(url)) {
+      fallback(req, res);
+      return;
+    }
+    startRequest(req, res, logger, metrics, KV_ROUTE_LABEL);
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    let done: Promise<void>;
+    try {
+      // express's default query parser is querystring.parse ('simple').
+      done = method === 'GET' ? api.getKey(req, res, path, q < 0 ? NO_QUERY : (querystring.parse(url.slice(q + 1)) as Query)) : api.putKey(req, res, path);
+    } catch (err) {
+      done = Promise.reject(err);
+    }
+    done.catch((err: unknown) => answerError(logger, req, res, err));
+  };
+}
+
+/** What the express app's error handler does with an error a route threw. */
+export function answerError(logger: HttpLogger, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  const answer = toHttpError(err);
+  if (!answer.expected) {
+    logger.error('request failed with an unexpected error', {
+      requestId: safeRequestId(res),
+      method: req.method,
+      error: err instanceof Error ? err.message : String(err),
+      stack: err instanceof Error ? err.stack : undefined,
+    });
+  }
+  if (res.headersSent) {
+    // Half a response is out (a stream broke): all we can do is cut it so the client notices.
+    res.destroy();
+    return;
+  }
+  sendErrorResponse(res, answer);
+}
+
+function safeRequestId(res: ServerResponse): string | undefined {
+  try {
+    return requestIdOf(res);
+  } catch {
+    return undefined;
+  }
+}
