@@ -203,6 +203,23 @@ describe('scaling', () => {
     expect(w.conflux.config_.map((m) => `${m.id}:${m.role}`)).toEqual(['demo-0:voter', 'demo-1:voter', 'demo-2:voter', 'demo-3:voter', 'demo-4:voter']);
   });
 
+  it('does not grow the StatefulSet while a voter is down', async () => {
+    const w = await newCluster(3);
+    w.deletePod('demo-1');
+    w.pending.add('demo-1');
+    w.setSpec({ replicas: 5 });
+    for (let i = 0; i < 3; i++) {
+      w.sync();
+      await reconcile(w.ctx(), ref);
+    }
+    expect(w.statefulSet()!.spec!.replicas).toBe(3);
+    expect(condition(w, 'Progressing')).toMatchObject({ reason: 'ScalingUp', message: expect.stringContaining('once demo-1 is a healthy voter') });
+    w.pending.clear();
+    await converge(w);
+    expect(w.statefulSet()!.spec!.replicas).toBe(5);
+    expect(w.conflux.config_).toHaveLength(5);
+  });
+
   it('waits for a learner to catch up before promoting it', async () => {
     const w = new World({ replicas: 2 });
     w.conflux.catchUp.set('demo-1', 2);
