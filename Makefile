@@ -23,8 +23,8 @@ test: build typecheck ## the whole test suite with coverage; ends with "N passed
 	@set +e; $(VITEST) --coverage --reporter=default --reporter=json --outputFile.json=test-results/vitest.json; rc=$$?; \
 	  node test/support/summary.mjs test-results/vitest.json; exit $$rc
 
-test-fast: build ## unit tests only, no coverage
-	$(VITEST) node operator
+test-fast: build ## in-process tests only (no real node processes), no coverage
+	$(VITEST) test/raft test/sim test/store test/http test/operator test/support test/server/driver test/server/peer-codec test/server/retention
 
 cluster: build ## start a local 3-node cluster on 127.0.0.1 (data in ./.local-cluster) until Ctrl-C
 	node dist/node/src/cli/local-cluster.js
