@@ -96,7 +96,7 @@ export async function startNode(flags: NodeFlags, logger: winston.Logger, onFata
     logger,
     metrics,
     authorize,
-    options: { maxValueBytes: flags.maxValueBytes },
+    options: { maxValueBytes: flags.maxValueBytes, watch: { maxWatchers: flags.maxWatchers } },
   });
   const server = http.createServer({ keepAliveTimeout: 65_000 }, client.app);
   attachClientErrorHandler(server, logger);

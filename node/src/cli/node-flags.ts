@@ -20,6 +20,8 @@ export interface NodeFlags {
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   logFormat: 'json' | 'text';
   maxValueBytes: number;
+  /** Watch streams this node serves at once; the next one gets 429. */
+  maxWatchers: number;
   /** Keep this many of the newest revisions in the history (count policy). */
   historyRetainRevisions: number;
   /** Keep every revision younger than this instead (time policy). */
@@ -48,6 +50,7 @@ export const flagSpecs: FlagSpec[] = [
   { name: 'log-level', kind: 'string', help: 'error|warn|info|debug (default info)' },
   { name: 'log-format', kind: 'string', help: 'json|text (default json)' },
   { name: 'max-value-bytes', kind: 'int', help: 'largest value accepted (default 1048576)' },
+  { name: 'max-watchers', kind: 'int', help: 'watch streams served at once; more get 429 (default 1000)' },
   { name: 'history-retain-revisions', kind: 'int', help: 'keep the newest N revisions of history (default 10000)' },
   { name: 'history-retain-ms', kind: 'int', help: 'keep history younger than this many ms instead' },
   { name: 'heartbeat-interval-ms', kind: 'int', help: 'Raft tick and heartbeat interval (default 100)' },
@@ -165,6 +168,7 @@ export function parseNodeFlags(argv: string[], env: NodeJS.ProcessEnv): NodeFlag
     logLevel,
     logFormat,
     maxValueBytes: int('max-value-bytes') ?? 1024 * 1024,
+    maxWatchers: int('max-watchers') ?? 1000,
     historyRetainRevisions: int('history-retain-revisions') ?? 10_000,
     historyRetainMs: int('history-retain-ms'),
     tunables,
