@@ -246,6 +246,7 @@ describe('over HTTP', () => {
     ['oversized headers', `GET /v1/kv/a HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
     // Node would answer this one itself with a bare 400 (found by the fuzz test).
     ['an HTTP/1.1 request without Host', 'PUT /v1/kv/a HTTP/1.1\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx', 400, 'missing_host'],
+    ['an HTTP/1.1 GET without Host', 'GET /v1/kv/a HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'missing_host'],
   ])('answers %s that never reach express with the JSON shape too', async (_what, request, status, code) => {
     const socket = net.connect(Number(new URL(t.url).port), '127.0.0.1');
     let text = '';
@@ -263,5 +264,27 @@ describe('over HTTP', () => {
   it('does not advertise express', async () => {
     const res = await fetch(`${t.url}/healthz`);
     expect(res.headers.get('x-powered-by')).toBeNull();
+  });
+});
+
+describe('Host header on the express-free key routes', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startServer();
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it.each(['GET', 'PUT'])('an HTTP/1.1 %s /v1/kv/{key} without Host gets the JSON 400 (found by the fuzz test)', async (method) => {
+    const socket = net.connect(Number(new URL(t.url).port), '127.0.0.1');
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => (text += c));
+    socket.write(`${method} /v1/kv/a HTTP/1.1\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx`);
+    await new Promise<void>((r) => socket.once('close', () => r()));
+    expect(text).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).error.code).toBe('missing_host');
+    expect(t.node.proposed).toHaveLength(0);
   });
 });

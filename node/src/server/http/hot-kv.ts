@@ -53,7 +53,8 @@ export function withHotKvRoutes(o: HotKvOptions): RequestListener {
   return (req, res) => {
     const method = req.method;
     const url = req.url ?? '';
-    if ((method !== 'GET' && method !== 'PUT') || !url.startsWith(KV_PREFIX) || !isPlainTarget(url)) {
+    // No Host: the express app answers the JSON 400 (app.ts).
+    if ((method !== 'GET' && method !== 'PUT') || !url.startsWith(KV_PREFIX) || !isPlainTarget(url) || req.headers.host === undefined) {
       fallback(req, res);
       return;
     }
