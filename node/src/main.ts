@@ -1,6 +1,7 @@
 // The composition root: the only module that picks winston, prom-client, express and classic-level
 // concretely (through runtime.ts). Everything below depends on small interfaces.
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import winston from 'winston';
@@ -74,9 +75,19 @@ function authFrom(flags: NodeFlags, logger: Logger): { authorize?: Authorize; pe
   return { authorize: tokenAuthorizer({ clientGrants: grants, adminToken }), peerToken };
 }
 
+/** Certificates from files (design section 4 style: files, so Secrets can be mounted). */
+function tlsFrom(flags: NodeFlags, logger: Logger) {
+  const ca = flags.tlsCaFile ? readFileSync(flags.tlsCaFile) : undefined;
+  const client = flags.tls ? { cert: readFileSync(flags.tls.certFile), key: readFileSync(flags.tls.keyFile) } : undefined;
+  const peer = flags.peerTls ? { cert: readFileSync(flags.peerTls.certFile), key: readFileSync(flags.peerTls.keyFile), requireClientCert: flags.peerClientCertAuth } : undefined;
+  if (client || peer) logger.info('TLS is on', { clientPort: client !== undefined, peerPort: peer !== undefined, mutualPeerTls: flags.peerClientCertAuth, privateCa: ca !== undefined });
+  return { ca, client, peer };
+}
+
 export async function startNode(flags: NodeFlags, logger: winston.Logger, onFatal: (err: Error) => void): Promise<RunningNode> {
   const metrics = new NodeMetrics({ processMetrics: true });
   const { authorize, peerToken } = authFrom(flags, logger);
+  const tls = tlsFrom(flags, logger);
   const runtime = await openRuntime({
     id: flags.id,
     dataDir: flags.dataDir,
@@ -88,6 +99,8 @@ export async function startNode(flags: NodeFlags, logger: winston.Logger, onFata
     logger,
     metrics,
     peerToken,
+    ...(tls.peer ? { peerTls: tls.peer } : {}),
+    ...(tls.ca ? { peerCa: tls.ca } : {}),
     onFatal,
   });
   metrics.bindSource(runtime.node);
@@ -97,9 +110,13 @@ export async function startNode(flags: NodeFlags, logger: winston.Logger, onFata
     metrics,
     authorize,
     options: { maxValueBytes: flags.maxValueBytes, watch: { maxWatchers: flags.maxWatchers } },
+    ...(tls.ca ? { forwardTls: { ca: tls.ca } } : {}),
   });
-  const server = http.createServer({ keepAliveTimeout: 65_000 }, client.app);
-  attachClientErrorHandler(server, logger);
+  const server = tls.client
+    ? https.createServer({ keepAliveTimeout: 65_000, cert: tls.client.cert, key: tls.client.key }, client.app)
+    : http.createServer({ keepAliveTimeout: 65_000 }, client.app);
+  // An https.Server emits the same request and clientError events (it is an http.Server underneath).
+  attachClientErrorHandler(server as http.Server, logger);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -17,6 +17,14 @@ export interface NodeFlags {
   authTokenFile?: string;
   adminTokenFile?: string;
   peerTokenFile?: string;
+  /** HTTPS on the client port (PEM files). */
+  tls?: { certFile: string; keyFile: string };
+  /** HTTPS on the peer port; the same certificate is presented to peers as a client certificate. */
+  peerTls?: { certFile: string; keyFile: string };
+  /** CA bundle trusted for node-to-node HTTPS (peer links, forwarding to the leader). */
+  tlsCaFile?: string;
+  /** Mutual TLS on the peer port: peers must present a certificate signed by `tlsCaFile`. */
+  peerClientCertAuth: boolean;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   logFormat: 'json' | 'text';
   maxValueBytes: number;
@@ -47,6 +55,12 @@ export const flagSpecs: FlagSpec[] = [
   { name: 'auth-token-file', kind: 'string', help: 'client tokens, one "TOKEN read|readwrite PREFIX" per line' },
   { name: 'admin-token-file', kind: 'string', help: 'file holding the admin token' },
   { name: 'peer-token-file', kind: 'string', help: 'file holding the peer token' },
+  { name: 'tls-cert-file', kind: 'string', help: 'certificate (PEM) of the client port: serve HTTPS' },
+  { name: 'tls-key-file', kind: 'string', help: 'private key (PEM) of --tls-cert-file' },
+  { name: 'peer-tls-cert-file', kind: 'string', help: 'certificate (PEM) of the peer port, also shown to peers as a client certificate' },
+  { name: 'peer-tls-key-file', kind: 'string', help: 'private key (PEM) of --peer-tls-cert-file' },
+  { name: 'tls-ca-file', kind: 'string', help: 'CA bundle (PEM) trusted for node-to-node HTTPS (peer links, forwarding to the leader)' },
+  { name: 'peer-client-cert-auth', kind: 'bool', help: 'mutual TLS on the peer port: peers need a certificate signed by --tls-ca-file' },
   { name: 'log-level', kind: 'string', help: 'error|warn|info|debug (default info)' },
   { name: 'log-format', kind: 'string', help: 'json|text (default json)' },
   { name: 'max-value-bytes', kind: 'int', help: 'largest value accepted (default 1048576)' },
@@ -113,8 +127,13 @@ export function parseNodeFlags(argv: string[], env: NodeJS.ProcessEnv): NodeFlag
   if (!dataDir) throw new UsageError('--data-dir is required');
   const listenClient = hostPort(str('listen-client') ?? '127.0.0.1:7070', 'listen-client');
   const listenPeer = hostPort(str('listen-peer') ?? '127.0.0.1:7071', 'listen-peer');
-  const advertiseClient = url(str('advertise-client') ?? `http://${listenClient.host}:${listenClient.port}`, 'advertise-client');
-  const advertisePeer = url(str('advertise-peer') ?? `http://${listenPeer.host}:${listenPeer.port}`, 'advertise-peer');
+  const tls = certPair(str('tls-cert-file'), str('tls-key-file'), 'tls');
+  const peerTls = certPair(str('peer-tls-cert-file'), str('peer-tls-key-file'), 'peer-tls');
+  const tlsCaFile = str('tls-ca-file');
+  const peerClientCertAuth = values.get('peer-client-cert-auth') === true;
+  if (peerClientCertAuth && (!peerTls || !tlsCaFile)) throw new UsageError('--peer-client-cert-auth needs --peer-tls-cert-file, --peer-tls-key-file and --tls-ca-file');
+  const advertiseClient = url(str('advertise-client') ?? `${tls ? 'https' : 'http'}://${listenClient.host}:${listenClient.port}`, 'advertise-client');
+  const advertisePeer = url(str('advertise-peer') ?? `${peerTls ? 'https' : 'http'}://${listenPeer.host}:${listenPeer.port}`, 'advertise-peer');
 
   const initial = str('initial-cluster');
   if (initial && values.get('bootstrap') === true) throw new UsageError('use either --initial-cluster or --bootstrap, not both');
@@ -165,6 +184,10 @@ export function parseNodeFlags(argv: string[], env: NodeJS.ProcessEnv): NodeFlag
     authTokenFile: str('auth-token-file'),
     adminTokenFile: str('admin-token-file'),
     peerTokenFile: str('peer-token-file'),
+    tls,
+    peerTls,
+    tlsCaFile,
+    peerClientCertAuth,
     logLevel,
     logFormat,
     maxValueBytes: int('max-value-bytes') ?? 1024 * 1024,
@@ -173,6 +196,12 @@ export function parseNodeFlags(argv: string[], env: NodeJS.ProcessEnv): NodeFlag
     historyRetainMs: int('history-retain-ms'),
     tunables,
   };
+}
+
+function certPair(certFile: string | undefined, keyFile: string | undefined, flag: string): { certFile: string; keyFile: string } | undefined {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) throw new UsageError(`--${flag}-cert-file and --${flag}-key-file go together`);
+  return { certFile, keyFile };
 }
 
 function hostPort(v: string, flag: string): { host: string; port: number } {

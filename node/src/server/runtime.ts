@@ -3,6 +3,7 @@
 // this directly to run real nodes in one process.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { bootstrapState, defaultRaftTunables, type RaftConfig, type RaftInitialState } from '../raft/config.js';
 import { RaftCore } from '../raft/core.js';
@@ -56,6 +57,13 @@ export interface RuntimeOptions {
   metrics?: DriverMetrics;
   clock?: Clock;
   peerToken?: string;
+  /**
+   * HTTPS on the peer port (PEM). `cert`/`key` are also shown to peers as a client certificate;
+   * with `requireClientCert`, peers must present one signed by `ca` (mutual TLS).
+   */
+  peerTls?: { cert: Buffer; key: Buffer; requireClientCert: boolean };
+  /** CA bundle trusted when connecting to peers over HTTPS (default: the system's). */
+  peerCa?: Buffer;
   onFatal?: (err: FatalError) => void;
 }
 
@@ -63,7 +71,7 @@ export interface NodeRuntime {
   node: ConfluxNode;
   driver: RaftDriver<import('../store/index.js').CommandResult>;
   dataDir: import('../storage/data-dir.js').DataDir;
-  peerServer: http.Server;
+  peerServer: http.Server | https.Server;
   peerPort: number;
   close(): Promise<void>;
 }
@@ -146,6 +154,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<NodeRuntime> {
       logger: o.logger,
       peerToken: o.peerToken,
       maxInflightRequests: t.maxInflightAppends,
+      ...(o.peerTls || o.peerCa ? { tls: { ...(o.peerCa ? { ca: o.peerCa } : {}), ...(o.peerTls ? { cert: o.peerTls.cert, key: o.peerTls.key } : {}) } } : {}),
     });
     const node = new ConfluxNode({
       driver,
@@ -158,14 +167,28 @@ export async function openRuntime(o: RuntimeOptions): Promise<NodeRuntime> {
       newClusterId: () => randomBytes(8).toString('hex'),
       saveClusterId: (id) => dir.adoptClusterId(id),
     });
-    const peerServer = http.createServer({ keepAliveTimeout: 65_000 }, createPeerRequestListener({
-        handler: driver,
-        logger: o.logger,
-        peerToken: o.peerToken,
-        onPeerAddress: (id, url) => {
-          if (heardPeerURLs.size < 1000) heardPeerURLs.set(id, url);
-        },
-      }));
+    const peerListener = createPeerRequestListener({
+      handler: driver,
+      logger: o.logger,
+      peerToken: o.peerToken,
+      onPeerAddress: (id, url) => {
+        if (heardPeerURLs.size < 1000) heardPeerURLs.set(id, url);
+      },
+    });
+    const peerServer = o.peerTls
+      ? https.createServer(
+          {
+            keepAliveTimeout: 65_000,
+            cert: o.peerTls.cert,
+            key: o.peerTls.key,
+            ...(o.peerCa ? { ca: o.peerCa } : {}),
+            requestCert: o.peerTls.requireClientCert,
+            rejectUnauthorized: o.peerTls.requireClientCert,
+          },
+          peerListener,
+        )
+      : http.createServer({ keepAliveTimeout: 65_000 }, peerListener);
+
     await new Promise<void>((resolve, reject) => {
       peerServer.once('error', reject);
       peerServer.listen(o.listenPeer.port, o.listenPeer.host, () => resolve());

@@ -1,6 +1,7 @@
 // The client port's express app: client API, watches, admin API, health and metrics, with the
 // request context in front and the JSON error handler behind everything (unknown routes included).
 import type { RequestListener } from 'node:http';
+import type https from 'node:https';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ConfluxNodeApi } from '../node-api.js';
 import { mountAdminApi } from './admin-api.js';
@@ -29,6 +30,8 @@ export interface ClientServerAppOptions {
   options?: HttpOptionsInput;
   /** The auth hook (design section 4); default: allow everything. */
   authorize?: Authorize;
+  /** Trust for forwarding to a leader whose client port is HTTPS (e.g. `{ ca }`). */
+  forwardTls?: https.AgentOptions;
 }
 
 export interface ClientServerApp {
@@ -50,7 +53,7 @@ export function createClientServerApp(input: ClientServerAppOptions): ClientServ
     options: resolveHttpOptions(input.options),
     authorize: input.authorize ?? allowAll,
   };
-  const forwarder = new Forwarder(input.node.id, ctx.options.forwardTimeoutMs, input.logger);
+  const forwarder = new Forwarder(input.node.id, ctx.options.forwardTimeoutMs, input.logger, input.forwardTls);
   const leader = new LeaderRouter(input.node, forwarder, ctx.options);
   const watches = new WatchStreams(ctx);
 

@@ -47,13 +47,17 @@ export class Forwarder {
   // keepAliveTimeout is 5 s): a write sent on a socket the server is closing would come back as
   // a reset, which we must report as outcome_unknown.
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: IDLE_SOCKET_MS });
-  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, timeout: IDLE_SOCKET_MS });
+  private readonly httpsAgent: https.Agent;
 
+  /** `tls`: how to trust the leader's HTTPS client port (a private CA), for https leader URLs. */
   constructor(
     private readonly selfId: string,
     private readonly timeoutMs: number,
     private readonly logger: HttpLogger,
-  ) {}
+    tls: https.AgentOptions = {},
+  ) {
+    this.httpsAgent = new https.Agent({ ...tls, keepAlive: true, maxSockets: 256, timeout: IDLE_SOCKET_MS });
+  }
 
   /**
    * Sends `req` (with the already-read `body`) to the leader and streams the answer back. Never
