@@ -14,7 +14,7 @@ import { runChaos, type ChaosConfig, type ChaosReport } from './run.js';
 
 const longSeconds = process.env.CHAOS_SECONDS ? Number(process.env.CHAOS_SECONDS) : null;
 const baseSeed = process.env.CHAOS_SEED ? Number(process.env.CHAOS_SEED) : Math.floor(Math.random() * 2 ** 31);
-const ciSeconds = process.env.CHAOS_CI_SECONDS ? Number(process.env.CHAOS_CI_SECONDS) : 40;
+const ciSeconds = process.env.CHAOS_CI_SECONDS ? Number(process.env.CHAOS_CI_SECONDS) : 35;
 
 const base: Omit<ChaosConfig, 'name' | 'seed' | 'durationMs' | 'nemeses'> = {
   membershipEveryMs: 0,
@@ -81,7 +81,7 @@ if (longSeconds !== null) {
         ...base,
         name: 'power-loss',
         seed: baseSeed + 4,
-        durationMs: 16_000,
+        durationMs: 14_000,
         nemeses: ['power-loss'],
         gapMs: [2500, 4000],
         holdMs: [200, 1500],
