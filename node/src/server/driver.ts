@@ -180,11 +180,15 @@ export class RaftDriver<R> {
   /** Wait for the entry (index, term) the core accepted to be applied. */
   awaitIndex(index: number, term: number, timeoutMs: number): Promise<R> {
     // A proposal still waiting at this index lost its slot: our log now holds another entry there.
+    // Not proof that it will never commit, though: another node may still hold it, and a later
+    // leader with that log may commit it (with five voters this takes only a few elections). Only
+    // an entry of another term *applied* at this index proves it lost (apply() answers 503 then);
+    // here the outcome is unknown (504).
     const previous = this.proposals.get(index);
     if (previous && previous.term !== term) {
       clearTimeout(previous.timer);
-      this.metrics.proposal('dropped');
-      previous.reject(new ProposalDroppedError());
+      this.metrics.proposal('timeout');
+      previous.reject(new OutcomeUnknownError('this node lost the log slot of the write before it was known committed; another node may still commit it'));
     }
     const p = new Promise<R>((resolve, reject) => {
       const pending: PendingProposal<R> = {
