@@ -54,7 +54,9 @@ async function serializable(n: ProcNode, key: string): Promise<string | null> {
 }
 
 beforeAll(async () => {
-  cluster = new ProcessCluster();
+  // Default Raft timing (100 ms ticks, elections after 1-2 s of silence): the disruption test below
+  // compares terms, and a loaded machine must not cause an election of its own.
+  cluster = new ProcessCluster([]);
   const tokens = join(cluster.root, 'client-tokens');
   writeFileSync(tokens, `# test tokens\n${READER} read app/\n${WRITER} readwrite app/\n`);
   const admin = join(cluster.root, 'admin-token');
@@ -157,8 +159,8 @@ describe('a 3-node cluster with client, admin and peer tokens', () => {
       const w = await req(others[i % 2]!.client, `/v1/kv/app/while-cut-off-${i}`, { method: 'PUT', body: `w${i}`, token: WRITER });
       expect(w.status).toBe(201);
     }
-    // Give the intruder several election timeouts (50 ms ticks, 10-20 ticks) to try.
-    await new Promise((r) => setTimeout(r, 3000));
+    // Give the intruder a few election timeouts (1-2 s each) to try.
+    await new Promise((r) => setTimeout(r, 4500));
     expect(await serializable(victim, 'app/while-cut-off-19')).toBeNull();
     const after = await Promise.all(others.map((n) => cluster.status(n.id)));
     expect(after.map((s) => s!.term)).toEqual(terms);

@@ -136,7 +136,7 @@ describe(`fuzzing a real node (FUZZ_SEED=${seed}, ${total} cases)`, () => {
     }
     await Promise.all(slow);
     latencies.sort((a, b) => a - b);
-    expect(latencies[Math.floor(latencies.length * 0.9)]!, `p90 of reads during 60 slow connections: ${latencies.join(',')}`).toBeLessThan(500);
+    expect(latencies[Math.floor(latencies.length * 0.9)]!, `p90 of reads during 60 slow connections: ${latencies.join(',')}`).toBeLessThan(1000);
     expect(cluster.running().map((n) => n.id)).toEqual(['fz']);
     expect(await snapshot()).toBe(before);
   }, 60_000);
