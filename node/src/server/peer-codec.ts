@@ -18,6 +18,20 @@ export class PeerCodecError extends Error {
 type WireEntry = [number, number, number, number];
 
 export function encodeMessages(messages: readonly Message[]): Buffer {
+  return encode(messages, 0);
+}
+
+/**
+ * A frame for a peer stream (`POST /raft/stream`): `u32be frameLength | frame`, the frame being
+ * what encodeMessages gives. One allocation, no copy of the frame.
+ */
+export function encodeStreamFrame(messages: readonly Message[]): Buffer {
+  const out = encode(messages, 4);
+  out.writeUInt32BE(out.length - 4, 0);
+  return out;
+}
+
+function encode(messages: readonly Message[], prefixBytes: number): Buffer {
   const payloads: Uint8Array[] = [];
   let payloadBytes = 0;
   const wire = messages.map((m) => {
@@ -30,15 +44,61 @@ export function encodeMessages(messages: readonly Message[]): Buffer {
     return { ...m, entries };
   });
   const header = Buffer.from(JSON.stringify({ v: PEER_CODEC_VERSION, messages: wire }), 'utf8');
-  const out = Buffer.allocUnsafe(4 + header.length + payloadBytes);
-  out.writeUInt32BE(header.length, 0);
-  header.copy(out, 4);
-  let at = 4 + header.length;
+  const out = Buffer.allocUnsafe(prefixBytes + 4 + header.length + payloadBytes);
+  out.writeUInt32BE(header.length, prefixBytes);
+  header.copy(out, prefixBytes + 4);
+  let at = prefixBytes + 4 + header.length;
   for (const p of payloads) {
     out.set(p, at);
     at += p.byteLength;
   }
   return out;
+}
+
+/**
+ * Cuts a peer stream (`u32be frameLength | frame`, repeated) into frames as its chunks arrive.
+ * Memory is bounded by the largest frame accepted.
+ */
+export class StreamFrameReader {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  constructor(private readonly maxFrameBytes: number) {}
+
+  /** The frames completed by `chunk`; throws PeerCodecError for a frame over the limit. */
+  push(chunk: Buffer): Buffer[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const frames: Buffer[] = [];
+    while (this.buffered >= 4) {
+      const head = this.chunks[0]!.length >= 4 ? this.chunks[0]! : this.take(4, false);
+      const length = head.readUInt32BE(0);
+      if (length > this.maxFrameBytes) throw new PeerCodecError(`stream frame of ${length} bytes is over the limit of ${this.maxFrameBytes}`);
+      if (this.buffered < 4 + length) break;
+      frames.push(this.take(4 + length, true).subarray(4));
+    }
+    return frames;
+  }
+
+  /** The first `n` buffered bytes as one buffer; consumed when `consume`. */
+  private take(n: number, consume: boolean): Buffer {
+    const first = this.chunks[0]!;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (consume) {
+        if (first.length === n) this.chunks.shift();
+        else this.chunks[0] = first.subarray(n);
+      }
+    } else {
+      const all = Buffer.concat(this.chunks, this.buffered);
+      out = all.subarray(0, n);
+      if (consume) this.chunks = all.length > n ? [all.subarray(n)] : [];
+      else this.chunks = [all];
+    }
+    if (consume) this.buffered -= n;
+    return out;
+  }
 }
 
 /** Splits `u32be length | JSON header | payload` (the shape of every peer frame). */

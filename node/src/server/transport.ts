@@ -1,7 +1,9 @@
-// Peer transport: HTTP keep-alive connections to each peer, one queue and one agent per peer so
-// that a slow or dead peer never slows the others. Messages queued while a request is in flight
-// leave together in the next request (batching); a few requests may be in flight per peer
-// (pipelining). Failures drop the batch (Raft retransmits) and back off exponentially with jitter.
+// Peer transport: one queue and one agent per peer, so that a slow or dead peer never slows the
+// others. Messages go over one long-lived request per peer (`POST /raft/stream`, peer-server.ts):
+// everything queued during one turn of the event loop leaves as one frame, one socket write, in
+// order, with no request or response per batch. A peer that does not know the stream path (an
+// older version) gets one request per batch on the per-message paths instead, a few in flight.
+// Failures drop what is queued (Raft retransmits) and back off exponentially with jitter.
 import http from 'node:http';
 import https from 'node:https';
 import type { Message, NodeId } from '../raft/types.js';
@@ -9,7 +11,7 @@ import type { Rng } from '../raft/rng.js';
 import type { Clock } from './clock.js';
 import type { PeerSender, SnapshotFiles } from './driver.js';
 import type { Logger } from './logger.js';
-import { encodeMessages } from './peer-codec.js';
+import { encodeMessages, encodeStreamFrame } from './peer-codec.js';
 import { encodeSnapshotChunk } from './snapshot-chunk.js';
 
 export interface TransportOptions {
@@ -49,6 +51,28 @@ export function endpointOf(m: Message): string {
   }
 }
 
+/** The stream path (peer-server.ts PEER_STREAM_PATH; not imported: the server imports this file). */
+const STREAM_PATH = '/raft/stream';
+/** After a peer refused the stream path, use requests for this long, then try the stream again. */
+const STREAM_RETRY_MS = 60_000;
+/**
+ * A stream is replaced by a fresh one after this long, well before a server's request timeout
+ * (node:http's default requestTimeout is 300 s) could cut it. The old one is ended, not destroyed:
+ * what it carries still arrives.
+ */
+const STREAM_ROTATE_MS = 60_000;
+
+interface PeerStream {
+  req: http.ClientRequest;
+  /** Destroys the stream if a write stays unflushed this long (a peer that stopped reading). */
+  stallTimer: NodeJS.Timeout | null;
+  /** When the peer last said anything (it sends an empty line every second). */
+  heardAtMs: number;
+  openedAtMs: number;
+  /** Destroys the stream when the peer has been silent longer than the request timeout. */
+  silenceCheck: NodeJS.Timeout;
+}
+
 class PeerLink {
   queue: Message[] = [];
   inflight = 0;
@@ -56,6 +80,10 @@ class PeerLink {
   refusals = 0;
   retryAtMs = 0;
   retryTimer: NodeJS.Timeout | null = null;
+  flushScheduled = false;
+  stream: PeerStream | null = null;
+  /** Until then, one request per batch (the peer refused the stream path). */
+  requestsUntilMs = 0;
   readonly agent: http.Agent;
 
   constructor(
@@ -88,7 +116,15 @@ export class PeerTransport implements PeerSender {
     const link = this.link(msg.to);
     link.queue.push(msg);
     if (link.queue.length > this.maxQueued) link.queue.splice(0, link.queue.length - this.maxQueued);
-    this.flush(link);
+    // Everything the driver sends in this turn (its sends are synchronous or chained microtasks)
+    // leaves together: one frame per peer.
+    if (!link.flushScheduled) {
+      link.flushScheduled = true;
+      process.nextTick(() => {
+        link.flushScheduled = false;
+        this.flush(link);
+      });
+    }
   }
 
   async sendSnapshot(to: NodeId, _toIncarnation: string, envelope: Omit<Extract<Message, { type: 'snapshot' }>, 'type'>, files: SnapshotFiles): Promise<void> {
@@ -141,6 +177,7 @@ export class PeerTransport implements PeerSender {
     this.closed = true;
     for (const link of this.links.values()) {
       if (link.retryTimer) clearTimeout(link.retryTimer);
+      if (link.stream) this.dropStream(link, link.stream);
       link.agent.destroy();
     }
     this.links.clear();
@@ -165,6 +202,10 @@ export class PeerTransport implements PeerSender {
           this.flush(link);
         }, link.retryAtMs - now);
       }
+      return;
+    }
+    if (now >= link.requestsUntilMs) {
+      this.flushStream(link);
       return;
     }
     while (link.inflight < this.maxInflight && link.queue.length > 0) {
@@ -195,6 +236,126 @@ export class PeerTransport implements PeerSender {
           });
       }
     }
+  }
+
+  private flushStream(link: PeerLink): void {
+    if (link.queue.length === 0) return;
+    const base = this.o.resolve(link.id);
+    if (!base) {
+      link.queue = []; // unknown peer: drop, the core will retry once the configuration names it
+      return;
+    }
+    if (link.stream && this.o.clock.monotonicMs() - link.stream.openedAtMs > STREAM_ROTATE_MS) this.retireStream(link, link.stream);
+    const stream = link.stream ?? this.openStream(link, base);
+    // A backed-up stream: keep queueing (bounded); 'drain' flushes again.
+    if (stream.req.writableNeedDrain) return;
+    const frame = encodeStreamFrame(link.queue);
+    link.queue = [];
+    if (!stream.req.write(frame) && stream.stallTimer === null) {
+      stream.stallTimer = setTimeout(() => stream.req.destroy(new Error('peer stream stalled')), this.timeoutMs);
+      stream.stallTimer.unref();
+    }
+  }
+
+  private openStream(link: PeerLink, base: string): PeerStream {
+    const url = new URL(STREAM_PATH, base);
+    const mod = url.protocol === 'https:' ? https : http;
+    const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/x-conflux-raft-stream' };
+    if (this.o.peerToken) headers.authorization = `Bearer ${this.o.peerToken}`;
+    if (this.o.selfPeerURL) headers[PEER_URL_HEADER] = this.o.selfPeerURL;
+    const req = mod.request(url, { method: 'POST', agent: link.agent, headers });
+    const clock = this.o.clock;
+    const stream: PeerStream = {
+      req,
+      stallTimer: null,
+      heardAtMs: clock.monotonicMs(),
+      openedAtMs: clock.monotonicMs(),
+      // A peer that vanished without closing the connection (a partition) is noticed here.
+      silenceCheck: setInterval(() => {
+        if (clock.monotonicMs() - stream.heardAtMs > this.timeoutMs) req.destroy(new Error('peer stream silent'));
+      }, Math.min(1000, this.timeoutMs)),
+    };
+    stream.silenceCheck.unref();
+    link.stream = stream;
+    req.on('drain', () => {
+      if (stream.stallTimer) clearTimeout(stream.stallTimer);
+      stream.stallTimer = null;
+      if (link.stream === stream) this.flush(link);
+    });
+    req.on('response', (res) => {
+      stream.heardAtMs = clock.monotonicMs();
+      if (res.statusCode === 404 || res.statusCode === 405) {
+        // An older peer: one request per batch for a while, then try the stream again.
+        res.resume();
+        this.o.logger.info('peer has no stream endpoint; sending requests', { peer: link.id, status: res.statusCode });
+        link.requestsUntilMs = this.o.clock.monotonicMs() + STREAM_RETRY_MS;
+        this.dropStream(link, stream);
+        this.flush(link);
+        return;
+      }
+      if (res.statusCode !== 200) {
+        // Refused as a whole (a wrong peer token...): what a 4xx/5xx says on the other paths.
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => {
+          const body = Buffer.concat(parts).toString('utf8').slice(0, 300);
+          if ((res.statusCode ?? 0) < 500 && link.refusals++ % 100 === 0) {
+            this.o.logger.warn('peer refused messages', { peer: link.id, status: res.statusCode, body, count: link.refusals });
+          }
+          this.streamFailed(link, stream, new Error(`peer answered ${res.statusCode}: ${body}`));
+        });
+        res.on('error', () => undefined);
+        return;
+      }
+      // One JSON line per refused message or bad frame: logged like the other paths' 4xx answers.
+      res.setEncoding('utf8');
+      let carry = '';
+      res.on('data', (text: string) => {
+        stream.heardAtMs = clock.monotonicMs();
+        const lines = (carry + text).split('\n');
+        carry = lines.pop()!;
+        for (const line of lines) {
+          if (line !== '' && link.refusals++ % 100 === 0) {
+            this.o.logger.warn('peer refused messages', { peer: link.id, body: line.slice(0, 300), count: link.refusals });
+          }
+        }
+      });
+      res.on('end', () => this.streamFailed(link, stream, new Error('peer closed the stream')));
+      res.on('error', (err) => this.streamFailed(link, stream, err));
+    });
+    req.on('error', (err) => this.streamFailed(link, stream, err));
+    req.on('close', () => this.streamFailed(link, stream, new Error('peer stream closed')));
+    // Send the request head now: the peer learns about the stream before the first frame.
+    req.flushHeaders();
+    return stream;
+  }
+
+  /** The stream ended: a failure like a failed request (backoff; queued appends dropped). */
+  private streamFailed(link: PeerLink, stream: PeerStream, err: Error): void {
+    if (link.stream !== stream) return;
+    this.dropStream(link, stream);
+    if (this.closed) return;
+    this.failed(link, err);
+    if (link.queue.length > 0) this.flush(link);
+  }
+
+  /** Ends a stream cleanly (its frames still arrive) and stops watching it. */
+  private retireStream(link: PeerLink, stream: PeerStream): void {
+    if (link.stream === stream) link.stream = null;
+    clearInterval(stream.silenceCheck);
+    if (stream.stallTimer) clearTimeout(stream.stallTimer);
+    stream.stallTimer = null;
+    stream.req.end();
+    // A peer that does not finish the exchange does not hold the socket forever.
+    setTimeout(() => stream.req.destroy(), this.timeoutMs).unref();
+  }
+
+  private dropStream(link: PeerLink, stream: PeerStream): void {
+    if (link.stream === stream) link.stream = null;
+    clearInterval(stream.silenceCheck);
+    if (stream.stallTimer) clearTimeout(stream.stallTimer);
+    stream.stallTimer = null;
+    stream.req.destroy();
   }
 
   private failed(link: PeerLink, err: Error): void {
