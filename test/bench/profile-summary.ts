@@ -1,7 +1,10 @@
 // Summarises a V8 .cpuprofile (node --cpu-prof): the functions with the most self time, and the
 // source files with the most self time, so that a profile of the leader under load can be read
 // in a terminal.
-//   node dist/test/bench/profile-summary.js FILE.cpuprofile [top=25]
+//   node dist/test/bench/profile-summary.js FILE.cpuprofile [top=25] [--wall]
+// Samples are counted, not their time deltas: on a machine where the process waits for a CPU, a
+// delta also holds the time it was not running (charged to whatever it was doing when preempted),
+// while the sampler's signal is only handled when the thread runs. --wall weighs by the deltas.
 import { readFileSync } from 'node:fs';
 
 interface Node {
@@ -24,11 +27,12 @@ if (!file) {
   console.error('usage: profile-summary FILE.cpuprofile [top]');
   process.exit(2);
 }
-const top = Number(process.argv[3] ?? 25);
+const top = Number(process.argv.slice(3).find((a) => !a.startsWith('--')) ?? 25);
+const wall = process.argv.includes('--wall');
 const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const byId = new Map(p.nodes.map((n) => [n.id, n]));
 const selfUs = new Map<number, number>();
-for (let i = 0; i < p.samples.length; i++) selfUs.set(p.samples[i]!, (selfUs.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
+for (let i = 0; i < p.samples.length; i++) selfUs.set(p.samples[i]!, (selfUs.get(p.samples[i]!) ?? 0) + (wall ? (p.timeDeltas[i] ?? 0) : 1));
 const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
 
 const short = (url: string): string => url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, 'nm/').replace(/^.*\/dist\//, '');
@@ -57,7 +61,7 @@ const selfBy = (key: (n: Node) => string): [string, number][] => {
   return [...m].sort((a, b) => b[1] - a[1]);
 };
 const pct = (us: number): string => `${((100 * us) / total).toFixed(1).padStart(5)}%`;
-console.log(`${file}: ${(total / 1e6).toFixed(2)} s sampled over ${((p.endTime - p.startTime) / 1e6).toFixed(2)} s`);
+console.log(`${file}: ${wall ? `${(total / 1e6).toFixed(2)} s` : `${total} samples`} over ${((p.endTime - p.startTime) / 1e6).toFixed(2)} s`);
 console.log('\nself time by function:');
 for (const [k, us] of selfBy(fnKey).slice(0, top)) console.log(`${pct(us)}  ${k}`);
 console.log('\nself time by file:');
