@@ -15,8 +15,12 @@ export interface FuzzCase {
   name: string;
   bytes: Buffer;
   options?: Partial<RawOptions>;
-  /** 'error': must be a 4xx with the JSON shape. 'cut': the request is incomplete; no answer, or a 4xx. */
-  expect: 'error' | 'cut';
+  /**
+   * 'error': must be a 4xx with the JSON shape. 'cut': the request is incomplete; no answer, or a
+   * 4xx. 'stream': POST /raft/stream answers 200 and then one JSON line (a 4xx status and the error
+   * shape) per refused frame or message.
+   */
+  expect: 'error' | 'cut' | 'stream';
 }
 
 export interface FuzzTarget {
@@ -313,6 +317,33 @@ export function peerCases(rng: Rng, t: FuzzTarget, n: number): FuzzCase[] {
     () => {
       const [method, path] = pick(rng, [['GET', '/raft/vote'], ['PUT', '/raft/append_entries'], ['POST', '/raft/nothing'], ['POST', '/'], ['GET', '/v1/kv/a']] as const);
       return { api: 'peer', name: `${method} ${path} on the peer port`, bytes: buildRequest(method, path), expect: 'error' };
+    },
+    () => {
+      // The streaming path: several length-prefixed frames, every one of them refusable.
+      const record = (frameBytes: Buffer): Buffer => {
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(frameBytes.length, 0);
+        return Buffer.concat([len, frameBytes]);
+      };
+      const records: Buffer[] = [];
+      const kinds: string[] = [];
+      for (let k = rng.int(1, 6); k > 0; k--) {
+        const kind = pick(rng, ['garbage', 'foreign', 'malformed', 'snapshot', 'bad-header']);
+        kinds.push(kind);
+        if (kind === 'garbage') records.push(record(junk(rng, rng.int(0, 300))));
+        else if (kind === 'foreign') records.push(record(frame([{ ...base(), ...shapes(), ...foreign() }])));
+        else if (kind === 'malformed') records.push(record(frame([{ ...base(), ...broken() }])));
+        else if (kind === 'snapshot') records.push(record(frame([{ ...base(), type: 'snapshot', meta: { index: 10 ** 9, term: t.term + 1000, membership: { members: [] } } }])));
+        else records.push(record(Buffer.from('\u0000\u0000\u0000\u0005{"v":')));
+      }
+      if (rng.next() < 0.2) {
+        // A length over the frame limit ends the stream.
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(0xffffffff, 0);
+        records.push(len);
+        kinds.push('oversized');
+      }
+      return { api: 'peer', name: `stream of ${kinds.join(',')}`, bytes: post('/raft/stream', Buffer.concat(records)), expect: 'stream' };
     },
     () => ({ api: 'peer', name: 'peer body declared over the limit', bytes: buildRequest('POST', '/raft/append_entries', [['Content-Length', String(65 * 1024 * 1024)]], Buffer.from('x')), expect: 'error' }),
     () => {

@@ -39,6 +39,23 @@ async function snapshot(): Promise<string> {
 
 /** The oracle: a problem description, or null when the answer is acceptable. */
 function judge(c: FuzzCase, o: RawOutcome): string | null {
+  if (c.expect === 'stream') {
+    if (o.kind !== 'response') return `no answer on the stream (${o.kind})`;
+    const { status, headers, body } = o.response;
+    if (status !== 200 || !(headers['content-type'] ?? '').startsWith('application/x-ndjson')) return `stream answered ${status} ${headers['content-type']}`;
+    const lines = body.toString('utf8').split('\n').filter((l) => l.trim() !== '');
+    if (lines.length === 0) return 'a stream of refusable frames got no refusal line';
+    for (const line of lines) {
+      try {
+        const r = JSON.parse(line) as { status?: unknown; error?: { code?: unknown; message?: unknown } };
+        if (typeof r.status !== 'number' || r.status < 400 || r.status > 499) return `stream line with status ${String(r.status)}: ${line.slice(0, 200)}`;
+        if (typeof r.error?.code !== 'string' || typeof r.error.message !== 'string') return `stream line without the error shape: ${line.slice(0, 200)}`;
+      } catch {
+        return `stream line that is not JSON: ${line.slice(0, 100)}`;
+      }
+    }
+    return null;
+  }
   if (o.kind === 'response') {
     const { status, headers, body } = o.response;
     if (c.expect === 'cut' && status === 408) return null;
