@@ -405,6 +405,10 @@ export class RaftCore {
     this.flushBroadcasts();
     const out: Action[] = this.early;
     if (this.install) out.push({ kind: 'install-snapshot', meta: this.install });
+    // Committed entries that are durable already go before the persist: they do not wait for
+    // this batch's fsync (on a leader, that is every committed entry).
+    const durable = this.log.takeDurableApplicable();
+    if (durable.length > 0) out.push({ kind: 'apply', entries: durable });
     const entries = this.log.takeUnpersisted();
     if (entries.length > 0 || this.termVoteDirty) {
       out.push({ kind: 'persist', hardState: this.hardState(), entries });
@@ -425,6 +429,16 @@ export class RaftCore {
     this.late = [];
     this.post = [];
     return out;
+  }
+
+  /**
+   * Committed entries that are durable here and not applied yet, for a driver that waits for a
+   * persist: applying them does not depend on it. Call only when every `apply` (and
+   * `install-snapshot`, `take-snapshot`) of earlier batches has been performed, so that entries
+   * are still applied in order, and the state machine is not snapshotted meanwhile.
+   */
+  takeDurableApplies(): Entry[] {
+    return this.log.takeDurableApplicable();
   }
 
   /**

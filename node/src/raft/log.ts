@@ -143,6 +143,18 @@ export class RaftLog {
     return out;
   }
 
+  /**
+   * Entries that are committed, already durable here (`stable`), and not yet applied: they may be
+   * applied before a persist that is still to come or in flight, since they do not depend on it.
+   */
+  takeDurableApplicable(): Entry[] {
+    const hi = Math.min(this.commit, this.stable);
+    if (hi <= this.applied) return [];
+    const out = this.range(this.applied + 1, hi);
+    this.applied = hi;
+    return out;
+  }
+
   /** Entries that are committed, handed over for persistence, and not yet applied. */
   takeApplicable(): Entry[] {
     const hi = Math.min(this.commit, this.persistEmitted);

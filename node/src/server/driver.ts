@@ -78,12 +78,21 @@ interface PendingRead {
   timer: NodeJS.Timeout;
 }
 
+function touchesStateMachine(a: Action): boolean {
+  return a.kind === 'apply' || a.kind === 'install-snapshot' || a.kind === 'take-snapshot';
+}
+
 export class RaftDriver<R> {
   core: RaftCore;
   private readonly o: DriverOptions<R>;
   private readonly log: Logger;
   private readonly metrics: DriverMetrics;
   private running = false;
+  /**
+   * Actions of the running batch that apply to or read the state machine (apply, install-snapshot,
+   * take-snapshot) and are not finished: while there are any, entries are applied only by them.
+   */
+  private stateMachineActionsPending = 0;
   private scheduled = false;
   private stopped = false;
   private fatal: FatalError | null = null;
@@ -288,8 +297,14 @@ export class RaftDriver<R> {
   private pump(): void {
     if (this.fatal || this.stopped) return;
     if (this.running) {
-      // A batch is waiting for its fsync: replicate new entries now (thesis §10.2.1), persist later.
+      // A batch is waiting for its fsync: replicate new entries now (thesis §10.2.1), persist later;
+      // and apply what got committed meanwhile and is durable already (a leader's acknowledgements
+      // must not wait for the next fsync).
       for (const m of this.core.takeEarlySends()) this.o.peers.send(m);
+      if (this.stateMachineActionsPending === 0) {
+        const entries = this.core.takeDurableApplies();
+        if (entries.length > 0) this.apply(entries);
+      }
       return;
     }
     if (!this.core.hasActions()) return;
@@ -304,10 +319,16 @@ export class RaftDriver<R> {
     try {
       while (!this.stopped && this.core.hasActions()) {
         const batch = this.core.takeActions();
-        for (const a of batch) await this.perform(a);
+        this.stateMachineActionsPending = batch.filter(touchesStateMachine).length;
+        for (const a of batch) {
+          await this.perform(a);
+          if (touchesStateMachine(a)) this.stateMachineActionsPending--;
+        }
       }
     } catch (err) {
       this.die(err);
+    } finally {
+      this.stateMachineActionsPending = 0;
     }
   }
 
