@@ -28,7 +28,7 @@ beforeAll(async () => {
       const s: Seen = { method: req.method!, url: req.url!, contentType: req.headers['content-type'], authorization: req.headers.authorization, body: raw ? JSON.parse(raw) : undefined };
       seen.push(s);
       const r = reply(s);
-      res.writeHead(r.status, { 'Content-Type': 'application/json' }).end(JSON.stringify(r.body));
+      res.writeHead(r.status, { 'Content-Type': 'application/json' }).end(typeof r.body === 'string' ? r.body : JSON.stringify(r.body));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -206,7 +206,9 @@ describe('clientNodeWatches', () => {
       expect(pods.toRef({ metadata: { name: 'demo-1', namespace: 'ns', labels: { 'app.kubernetes.io/instance': 'demo' } } })).toEqual({ namespace: 'ns', name: 'demo' });
       expect(sts.toRef({ metadata: { name: 'x', labels: {} } })).toBeNull();
       // Each informer lists with its selector when started.
-      reply = () => ({ status: 200, body: { metadata: { resourceVersion: '1' }, items: [] } });
+      // Lists get an empty list; watches an empty event stream (a list body there would be read as
+      // an event without an object, which client-node's ListWatch dereferences and throws on).
+      reply = (req) => (req.url.includes('watch=true') ? { status: 200, body: '' } : { status: 200, body: { metadata: { resourceVersion: '1' }, items: [] } });
       seen.length = 0;
       for (const s of sources) {
         const inf = s.make();

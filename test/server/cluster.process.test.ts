@@ -138,8 +138,13 @@ describe('a cluster of real processes', () => {
     await new Promise((r) => setTimeout(r, 700));
     const killedAt = Date.now();
     await cluster.kill(leader);
-    const next = await cluster.leader(5000);
+    // Failover = until a survivor reports itself leader (polled every 20 ms).
+    await waitFor('a new leader', async () => {
+      const statuses = await Promise.all(cluster!.running().map((n) => cluster!.status(n.id)));
+      return statuses.some((s) => s?.role === 'leader');
+    }, 5000, 20);
     const failover = Date.now() - killedAt;
+    const next = await cluster.leader(5000);
     await new Promise((r) => setTimeout(r, 500));
     await w.stop();
     expect(next).not.toBe(leader);
