@@ -124,3 +124,32 @@ describe('§5.4.2 committing entries from previous terms (Figure 8)', () => {
     expect(s1.status().commit).toBe(3);
   });
 });
+
+describe('applying committed entries without waiting for the next fsync', () => {
+  it('puts entries that are committed and durable before the next persist in the same batch', () => {
+    const net = Net.bootstrap(['a']);
+    net.elect('a');
+    const a = net.node('a').core;
+    const first = net.propose('a', 'x');
+    const batch1 = a.takeActions();
+    expect(batch1.some((x) => x.kind === 'apply' && x.entries.some((e) => e.index === 3))).toBe(false);
+    if (first.ok) a.persisted(first.index, first.term); // durable and (one voter) committed
+    net.propose('a', 'y'); // arrives while nothing applied entry 3 yet
+    const kinds = a.takeActions().map((x) => (x.kind === 'apply' ? `apply:${x.entries.map((e) => e.index).join(',')}` : x.kind));
+    expect(kinds.indexOf('apply:3')).toBeGreaterThanOrEqual(0);
+    expect(kinds.indexOf('apply:3')).toBeLessThan(kinds.indexOf('persist'));
+  });
+
+  it('takeDurableApplies hands over exactly the committed, durable, unapplied entries, once', () => {
+    const net = Net.bootstrap(['a']);
+    net.elect('a');
+    const a = net.node('a').core;
+    const r = net.propose('a', 'x');
+    a.takeActions();
+    expect(a.takeDurableApplies()).toEqual([]); // not durable yet
+    if (r.ok) a.persisted(r.index, r.term);
+    expect(a.takeDurableApplies().map((e) => e.index)).toEqual([3]);
+    expect(a.takeDurableApplies()).toEqual([]);
+    expect(a.takeActions().some((x) => x.kind === 'apply')).toBe(false);
+  });
+});

@@ -110,3 +110,90 @@ describe('RaftDriver', () => {
     expect(() => driver.propose(put('k', 'v'), 5000)).toThrow(/disk on fire/);
   });
 });
+
+describe('RaftDriver with followers', () => {
+  /** A leader `a` of {a, b, c} whose followers answer by hand, over a log whose writes a test can hold. */
+  async function leaderOfThree() {
+    const dir = mkdtempSync(join(tmpdir(), 'conflux-driver-'));
+    dirs.push(dir);
+    const ids = ['a', 'b', 'c'];
+    const membership = { members: ids.map((id) => ({ id, incarnation: `i${id}`, role: 'voter' as const, peerURL: '', clientURL: '' })) };
+    const initial = bootstrapState(membership);
+    const log = MemoryLogStorage.create();
+    await log.write({ hardState: initial.hardState, entries: initial.entries });
+    const sent: Message[] = [];
+    const core = new RaftCore({ ...defaultRaftTunables, id: 'a', incarnation: 'ia', clusterId: 'c', rng: seededRng(1) }, initial);
+    const driver = new RaftDriver<CommandResult>({
+      core,
+      incarnation: 'ia',
+      log,
+      snapshots: await SnapshotStore.open(join(dir, 'snap')),
+      stateMachine: new KvStore(),
+      peers: { send: (m) => sent.push(m), sendSnapshot: async () => undefined },
+      clock: systemClock,
+      logger: silentLogger,
+      tickIntervalMs: 5,
+      appliedMembership: { members: [] },
+      appliedTerm: 0,
+    });
+    drivers.push(driver);
+    const reply = (m: Message, body: Record<string, unknown>): void => {
+      driver.step({ clusterId: 'c', from: m.to, fromIncarnation: `i${m.to}`, to: 'a', toIncarnation: 'ia', term: m.term, ...body } as Message);
+    };
+    /** Every follower answers everything sent so far, as a healthy follower would. */
+    const answerAll = (): void => {
+      for (const m of sent.splice(0)) {
+        if (m.type === 'vote') reply(m, { type: 'vote_resp', preVote: m.preVote, granted: true });
+        if (m.type === 'append') reply(m, { type: 'append_resp', success: true, matchIndex: m.prevIndex + m.entries.length, rejectHint: null });
+        if (m.type === 'heartbeat') reply(m, { type: 'heartbeat_resp', readSeq: m.readSeq });
+      }
+    };
+    driver.start();
+    for (let i = 0; i < 400 && core.status().role !== 'leader'; i++) {
+      answerAll();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(core.status().role).toBe('leader');
+    await Promise.all([driver.readBarrier(5000), (async () => {
+      for (let i = 0; i < 100 && core.status().commit < core.status().lastIndex; i++) {
+        answerAll();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      answerAll();
+    })()]);
+    return { driver, core, log, sent, answerAll };
+  }
+
+  it('answers a write committed by the followers while its next group commit is still being fsynced', async () => {
+    const { driver, log, answerAll } = await leaderOfThree();
+    const write = log.write.bind(log);
+    // The first write's fsync completes; every later one is held until the test lets it go.
+    let held: (() => void) | null = null;
+    let writes = 0;
+    log.write = async (batch) => {
+      if (writes++ > 0) await new Promise<void>((r) => (held = r));
+      return write(batch);
+    };
+    const wait = async (cond: () => boolean): Promise<void> => {
+      for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
+    };
+    let firstDone = false;
+    const first = driver.propose(put('k1', 'v1'), 5000).then((r) => ((firstDone = true), r));
+    // Its entry is durable on the leader; a second proposal starts the next (held) fsync.
+    await wait(() => writes >= 1);
+    const second = driver.propose(put('k2', 'v2'), 5000);
+    try {
+      await wait(() => held !== null);
+      expect(held).not.toBeNull();
+      // The followers acknowledge both entries; only the first is durable on the leader.
+      answerAll();
+      await wait(() => firstDone);
+      expect(firstDone).toBe(true);
+      expect((await first).ok).toBe(true);
+    } finally {
+      (held as (() => void) | null)?.();
+    }
+    answerAll();
+    expect((await second).ok).toBe(true);
+  });
+});
