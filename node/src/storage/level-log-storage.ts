@@ -197,7 +197,7 @@ export class LevelLogStorage implements LogStorage {
     }
     const commit = async (): Promise<void> => {
       try {
-        await this.db.batch(ops, { sync: true });
+        await writeSynced(this.db, ops);
       } catch (err) {
         throw new StorageFailedError(this.dir, err);
       }
@@ -265,6 +265,25 @@ export class LevelLogStorage implements LogStorage {
   private checkUsable(): void {
     if (this.closed) throw new ClosedError(`log storage ${this.dir}`);
   }
+}
+
+/**
+ * One atomic, synced LevelDB batch. A chained batch rather than `db.batch(ops, { sync: true })`:
+ * abstract-level copies the options into every operation of an array batch, which turns each op
+ * into a dictionary-mode object (about 1.5 KB of garbage per entry, measured) on every write.
+ */
+async function writeSynced(db: Db, ops: readonly BatchOp[]): Promise<void> {
+  const batch = db.batch();
+  try {
+    for (const op of ops) {
+      if (op.type === 'put') batch.put(op.key, op.value);
+      else batch.del(op.key);
+    }
+  } catch (err) {
+    await batch.close();
+    throw err;
+  }
+  await batch.write({ sync: true });
 }
 
 function stateRecord(meta: LogMeta): StateRecord {
