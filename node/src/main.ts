@@ -50,6 +50,25 @@ export function createLogger(flags: Pick<NodeFlags, 'id' | 'logLevel' | 'logForm
  */
 function skipDisabledLevels(logger: winston.Logger): winston.Logger {
   const target = logger as unknown as Record<string, (...args: unknown[]) => unknown>;
+  // winston's own isLevelEnabled builds the transport list on every call (the request log and
+  // the audit trail ask on every request): remember its answers until the logger's level or its
+  // transports change (the transports' own levels are set once, when created).
+  const answers = new Map<string, boolean>();
+  const isLevelEnabled = logger.isLevelEnabled;
+  logger.isLevelEnabled = function (this: winston.Logger | undefined, level: string): boolean {
+    const self = this ?? logger;
+    const key = `${self.level}\u0000${level}`;
+    let answer = answers.get(key);
+    if (answer === undefined) answers.set(key, (answer = isLevelEnabled.call(self, level)));
+    return answer;
+  };
+  for (const method of ['add', 'remove', 'clear', 'configure'] as const) {
+    const original = target[method]!;
+    target[method] = function (this: unknown, ...args: unknown[]) {
+      answers.clear();
+      return original.apply(this, args);
+    };
+  }
   for (const level of Object.keys(logger.levels)) {
     const write = target[level];
     if (typeof write !== 'function') continue;

@@ -153,3 +153,44 @@ describe('applying committed entries without waiting for the next fsync', () => 
     expect(a.takeActions().some((x) => x.kind === 'apply')).toBe(false);
   });
 });
+
+describe('telling followers the commit index', () => {
+  it('a follower whose answer arrives after the commit moved learns the new commit at once, not with the next heartbeat', () => {
+    const net = Net.bootstrap(['a', 'b', 'c']);
+    net.elect('a');
+    const r = net.propose('a', 'x');
+    if (!r.ok) throw new Error('not proposed');
+    net.drain('a'); // appends to b and c go out; a persists its own copy
+    // b and c store the entry and answer; b's answer arrives first and commits it.
+    for (const m of net.queue.splice(0)) net.deliver(m);
+    net.drain('b');
+    net.drain('c');
+    const answers = net.queue.splice(0);
+    const fromB = answers.filter((m) => m.from === 'b');
+    const fromC = answers.filter((m) => m.from === 'c');
+    for (const m of fromB) net.deliver(m);
+    net.drain('a');
+    expect(net.node('a').core.status().commit).toBe(r.index);
+    net.queue.length = 0; // whatever a sent to b meanwhile is not the point
+    // c's answer comes after the commit: a tells c the commit index right away.
+    for (const m of fromC) net.deliver(m);
+    net.drain('a');
+    const toC = net.queue.filter((m) => m.to === 'c' && m.type === 'append');
+    expect(toC.map((m) => m.type === 'append' && m.commit)).toContain(r.index);
+    for (const m of net.queue.splice(0)) net.deliver(m);
+    net.drain('c');
+    expect(net.node('c').core.status().commit).toBe(r.index);
+    expect(net.appliedText('c')).toContain('x');
+  });
+
+  it('does not repeat a commit index a follower was already told (no ping-pong of empty appends)', () => {
+    const net = Net.bootstrap(['a', 'b', 'c']);
+    net.elect('a');
+    net.propose('a', 'x');
+    net.stabilize();
+    const before = net.delivered.length;
+    // A quiet cluster stays quiet: answers to the last appends do not trigger new ones.
+    net.stabilize();
+    expect(net.delivered.length).toBe(before);
+  });
+});

@@ -781,6 +781,7 @@ export class RaftCore {
     if (entries.length === 0 && pr.state === 'replicate' && (!allowEmpty || pr.inflight.length > 0)) return false;
     this.send(to, { type: 'append', prevIndex, prevTerm, entries, commit: this.log.commit });
     pr.sent(prevIndex + entries.length, entries.length);
+    pr.commitSent = Math.max(pr.commitSent, this.log.commit);
     return true;
   }
 
@@ -802,6 +803,13 @@ export class RaftCore {
       if (this.role !== 'leader') return; // committing our own removal stepped us down
       if (this.leadTransferee === m.from && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
       this.replicateTo(m.from, false);
+      // A follower learns the commit index from the next append or heartbeat. When its answer
+      // left nothing in flight and there is nothing new to send, tell it now (an empty append, as
+      // etcd-raft does): it applies without waiting up to a heartbeat for more traffic, which
+      // its serializable readers and its watchers see.
+      if (pr.state === 'replicate' && pr.inflight.length === 0 && pr.commitSent < Math.min(pr.match, this.log.commit)) {
+        this.sendAppend(m.from, pr, true);
+      }
       return;
     }
     // A rejection: ignore stale ones (duplicates, or answers to probes we have moved past).
@@ -861,7 +869,9 @@ export class RaftCore {
 
   private broadcastHeartbeat(): void {
     for (const [to, pr] of this.progress) {
-      this.send(to, { type: 'heartbeat', commit: Math.min(pr.match, this.log.commit), readSeq: this.readSeq });
+      const commit = Math.min(pr.match, this.log.commit);
+      this.send(to, { type: 'heartbeat', commit, readSeq: this.readSeq });
+      pr.commitSent = Math.max(pr.commitSent, commit);
     }
     if (this.progress.size === 0) this.releaseReads();
   }

@@ -26,6 +26,8 @@ export class Progress {
   ackedReadSeq = 0;
   /** `match` when the previous heartbeat answer arrived: no progress across a round means loss. */
   matchAtLastHeartbeat = -1;
+  /** Highest commit index sent to this peer (in an append or a heartbeat). */
+  commitSent = 0;
 
   constructor(
     next: number,

@@ -99,6 +99,8 @@ export async function startConflux(size: number, o: ConfluxStartOptions = {}): P
       '--listen-peer', `127.0.0.1:${peer}`,
       '--initial-cluster', initial,
       '--log-level', 'warn',
+      // The fan-out workload opens up to 5,000 watch streams over the members (etcd has no limit).
+      '--max-watchers', '20000',
       ...(o.flags ?? []),
     ];
     const proc = startProcess(`conflux ${id}`, process.execPath, args, join(root, `${id}.log`));

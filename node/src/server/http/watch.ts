@@ -17,8 +17,16 @@ import { encodeValue } from './value-encoding.js';
 /** How long a cut-off stream may take to flush its last event before the socket is destroyed. */
 const FINAL_FLUSH_MS = 5000;
 
+/** Formatted events kept for the other streams that deliver the same change (fan-out). */
+const FORMATTED_EVENTS_KEPT = 1024;
+
 export class WatchStreams {
   private readonly open = new Set<(reason: string) => void>();
+  /**
+   * The SSE text of recent changes by revision: a change delivered to a thousand watchers is
+   * formatted once (a revision always names the same change: the text never goes stale).
+   */
+  private readonly formatted = new Map<number, string>();
 
   constructor(private readonly ctx: AppContext) {}
 
@@ -104,7 +112,7 @@ export class WatchStreams {
           return;
         }
         if (event !== undefined) {
-          res.write(formatEvent(event));
+          res.write(this.format(event));
           if (res.writableNeedDrain) await this.drained(res, watcher);
           continue;
         }
@@ -119,6 +127,17 @@ export class WatchStreams {
     } finally {
       stop();
     }
+  }
+
+  private format(event: WatchEvent): string {
+    let text = this.formatted.get(event.revision);
+    if (text === undefined) {
+      text = formatEvent(event);
+      this.formatted.set(event.revision, text);
+      // Maps iterate in insertion order: drop the oldest.
+      if (this.formatted.size > FORMATTED_EVENTS_KEPT) this.formatted.delete(this.formatted.keys().next().value as number);
+    }
+    return text;
   }
 
   /** Resolves when the socket drains, closes, or the hub cut the watcher off meanwhile. */
