@@ -182,7 +182,7 @@ describe('a 3-node cluster with client, admin and peer tokens', () => {
     const [x] = await cluster.define(['x']);
     // Starts without --initial-cluster: it waits to be added.
     cluster.start('x', ['--peer-token-file', wrongPeerFile]);
-    await waitFor('x to serve', () => cluster.status('x'), 15_000);
+    await waitFor('x to serve', () => cluster.status('x'), 30_000);
     const leaderId = (await cluster.status('a'))!.leaderId!;
     const leaderURL = cluster.node(leaderId).client;
     const add = await req(leaderURL, '/admin/members', {
