@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VITEST := npx vitest run
 
-.PHONY: help install build typecheck test test-fast sim-long crash-long chaos cluster bench bench-quick bench-core bench-storage crds clean
+.PHONY: help install test-deps build typecheck test test-fast sim-long crash-long chaos cluster bench bench-quick bench-core bench-storage crds clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -12,13 +12,16 @@ node_modules/.package-lock.json: package-lock.json
 
 install: node_modules/.package-lock.json ## install dependencies (npm ci)
 
+test-deps: ## Debian packages and Go-built tools the tests need (cached outside the repository; quick when present)
+	bash scripts/test-deps.sh
+
 build: install ## compile TypeScript to dist/
 	npm run -s build
 
 typecheck: install ## type-check everything, tests included
 	npx tsc -p tsconfig.json --noEmit
 
-test: build typecheck ## the whole test suite with coverage; ends with "N passed, N failed"
+test: test-deps build typecheck ## the whole test suite with coverage; ends with "N passed, N failed"
 	@mkdir -p test-results
 	@set +e; $(VITEST) --coverage --reporter=default --reporter=json --outputFile.json=test-results/vitest.json; rc=$$?; \
 	  node test/support/summary.mjs test-results/vitest.json; exit $$rc
