@@ -104,7 +104,7 @@ function tlsFrom(flags: NodeFlags, logger: Logger) {
 }
 
 export async function startNode(flags: NodeFlags, logger: winston.Logger, onFatal: (err: Error) => void): Promise<RunningNode> {
-  const metrics = new NodeMetrics({ processMetrics: true });
+  const metrics = new NodeMetrics({ processMetrics: true, dataDir: flags.dataDir });
   const { authorize, peerToken } = authFrom(flags, logger);
   const tls = tlsFrom(flags, logger);
   const runtime = await openRuntime({

@@ -7,6 +7,7 @@
 import type { RaftCore, StepRefusal } from '../raft/core.js';
 import { decodeMembership } from '../raft/membership.js';
 import type { Action, Entry, Membership, Message, NodeId, RaftEvent, SnapshotMeta } from '../raft/types.js';
+import { SnapshotOffsetError } from '../storage/errors.js';
 import type { LogStorage } from '../storage/log-storage.js';
 import type { SnapshotReceiver, SnapshotStore } from '../storage/snapshot-store.js';
 import type { StateMachine } from '../storage/state-machine.js';
@@ -30,7 +31,9 @@ export interface DriverMetrics {
   observeApply(seconds: number, entries: number): void;
   leaderChanged(): void;
   proposal(result: 'committed' | 'refused' | 'dropped' | 'timeout'): void;
-  snapshot(kind: 'taken' | 'sent' | 'installed', bytes: number): void;
+  snapshot(kind: 'taken' | 'sent' | 'installed', bytes: number, seconds: number): void;
+  /** A snapshot transfer that failed without stopping the node (taking or installing one that fails is fatal). */
+  snapshotFailed(kind: 'sent' | 'received'): void;
 }
 
 export const noMetrics: DriverMetrics = {
@@ -39,6 +42,7 @@ export const noMetrics: DriverMetrics = {
   leaderChanged: () => undefined,
   proposal: () => undefined,
   snapshot: () => undefined,
+  snapshotFailed: () => undefined,
 };
 
 export interface DriverOptions<R> {
@@ -274,10 +278,17 @@ export class RaftDriver<R> {
     if (!rx || rx.from !== envelope.from || !same(rx.meta)) {
       throw Object.assign(new Error('no snapshot transfer in progress at this offset'), { expectedOffset: 0 });
     }
-    await rx.receiver.writeChunk(offset, data);
-    if (!done) return null;
-    this.receiving = null;
-    await rx.receiver.finish();
+    try {
+      await rx.receiver.writeChunk(offset, data);
+      if (!done) return null;
+      this.receiving = null;
+      await rx.receiver.finish();
+    } catch (err) {
+      // A chunk that cannot be written, or a file that fails its checksum (the leader retries).
+      // An offset the receiver did not expect is the resume handshake, not a failure.
+      if (!(err instanceof SnapshotOffsetError)) this.metrics.snapshotFailed('received');
+      throw err;
+    }
     this.received = rx.meta;
     return this.step(envelope);
   }
@@ -428,8 +439,9 @@ export class RaftDriver<R> {
     const applied = this.o.stateMachine.appliedIndex();
     const meta: SnapshotMeta = { index: applied, term: this.appliedTerm, membership: this.appliedMembership };
     if (applied < index) throw new FatalError(`snapshot requested at ${index} but only ${applied} is applied`);
+    const t0 = this.o.clock.monotonicMs();
     const bytes = (await this.o.snapshots.save(meta, this.o.stateMachine.snapshot(meta))).sizeBytes;
-    this.metrics.snapshot('taken', bytes);
+    this.metrics.snapshot('taken', bytes, (this.o.clock.monotonicMs() - t0) / 1000);
     this.log.info('snapshot taken', { index: meta.index, term: meta.term, bytes });
     this.core.snapshotTaken(meta);
     for (const w of this.snapshotWaiters.splice(0)) w(meta);
@@ -441,6 +453,7 @@ export class RaftDriver<R> {
       throw new FatalError(`asked to install snapshot ${meta.index}/${meta.term} but the latest file is ${latest?.meta.index ?? 'none'}`);
     }
     this.received = null;
+    const t0 = this.o.clock.monotonicMs();
     // The file is already published (durable); a crash from here on is reconciled at start, where
     // a snapshot newer than the log's record wins. Then the state machine, then the log.
     const reader = await this.o.snapshots.openReader(latest);
@@ -452,7 +465,7 @@ export class RaftDriver<R> {
     await this.o.log.installSnapshot(meta);
     this.appliedTerm = meta.term;
     this.appliedMembership = meta.membership;
-    this.metrics.snapshot('installed', latest.sizeBytes);
+    this.metrics.snapshot('installed', latest.sizeBytes, (this.o.clock.monotonicMs() - t0) / 1000);
     this.log.info('snapshot installed', { index: meta.index, term: meta.term, bytes: latest.sizeBytes });
     this.releaseReads();
   }
@@ -461,6 +474,7 @@ export class RaftDriver<R> {
     if (this.snapshotSends.has(to)) return;
     this.snapshotSends.add(to);
     let ok = false;
+    const t0 = this.o.clock.monotonicMs();
     try {
       const status = this.core.status();
       await this.o.peers.sendSnapshot(
@@ -478,9 +492,10 @@ export class RaftDriver<R> {
         this.o.snapshots,
       );
       ok = true;
-      this.metrics.snapshot('sent', this.o.snapshots.latest()?.sizeBytes ?? 0);
+      this.metrics.snapshot('sent', this.o.snapshots.latest()?.sizeBytes ?? 0, (this.o.clock.monotonicMs() - t0) / 1000);
       this.log.info('snapshot sent', { to, index: meta.index });
     } catch (err) {
+      this.metrics.snapshotFailed('sent');
       this.log.warn('snapshot send failed', { to, index: meta.index, error: String(err) });
     } finally {
       this.snapshotSends.delete(to);

@@ -5,11 +5,14 @@
 // Two kinds of updates: events the driver reports as they happen (fsync and apply latency,
 // proposals, leader changes, snapshots) and gauges refreshed at scrape time from the node
 // (term, indexes, keys, watchers, replication lag): reading them on demand costs nothing per write.
+import { statfs } from 'node:fs/promises';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { MembersView, NodeStatus } from './node-api.js';
 
 export type ProposalResult = 'committed' | 'refused' | 'dropped' | 'timeout';
 export type SnapshotKind = 'taken' | 'sent' | 'installed';
+/** Snapshot work that can fail without stopping the node: a transfer to a follower, a transfer received from the leader. */
+export type SnapshotFailureKind = 'sent' | 'received';
 
 /** What scrape-time gauges read; a ConfluxNodeApi satisfies it. */
 export interface MetricsSource {
@@ -23,11 +26,18 @@ export interface MetricsSource {
 export interface NodeMetricsOptions {
   /** Process metrics (CPU, memory, event loop, GC): on in a node, off in most tests. */
   processMetrics?: boolean;
+  /**
+   * The node's data directory: free and total bytes of the filesystem holding it are read at
+   * scrape time (statfs), so that an alert fires before a full disk stops the log's fsyncs.
+   */
+  dataDir?: string;
 }
 
 const LATENCY_BUCKETS_SECONDS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
+/** Snapshots take from milliseconds (a small store) to minutes (gigabytes over the network). */
+const SNAPSHOT_BUCKETS_SECONDS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 export class NodeMetrics {
   readonly registry = new Registry();
@@ -45,6 +55,9 @@ export class NodeMetrics {
   private readonly replicationLag: Gauge<'peer'>;
   private readonly snapshots: Counter<'kind'>;
   private readonly snapshotBytes: Gauge<'kind'>;
+  private readonly snapshotSeconds: Histogram<'kind'>;
+  private readonly snapshotFailures: Counter<'kind'>;
+  private readonly memberHealthy: Gauge<'member' | 'role'>;
   private readonly httpSeconds: Histogram<'route' | 'method' | 'code'>;
   private readonly watchers: Gauge;
   private readonly keys: Gauge;
@@ -138,6 +151,32 @@ export class NodeMetrics {
       labelNames: ['kind'],
       registers,
     });
+    this.snapshotSeconds = new Histogram({
+      name: 'conflux_snapshot_duration_seconds',
+      help: 'Time to take a snapshot (write the file), send it to a follower, or install one from the leader.',
+      labelNames: ['kind'],
+      buckets: SNAPSHOT_BUCKETS_SECONDS,
+      registers,
+    });
+    this.snapshotFailures = new Counter({
+      name: 'conflux_snapshot_failures_total',
+      help: 'Snapshot transfers that failed: sent (to a follower, after retries) and received (a transfer from the leader that could not be written or verified).',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.memberHealthy = new Gauge({
+      name: 'conflux_member_healthy',
+      help: "1 if the member answers the leader's heartbeats, else 0, per member and role (reported by the leader only).",
+      labelNames: ['member', 'role'],
+      registers,
+      collect() {
+        this.reset();
+        const s = self.source;
+        if (s === null || !s.isLeader()) return;
+        for (const m of s.members().members) this.set({ member: m.id, role: m.role }, m.healthy ? 1 : 0);
+      },
+    });
+    if (options.dataDir !== undefined) registerDiskGauges(options.dataDir, registers);
     this.httpSeconds = new Histogram({
       name: 'conflux_http_request_duration_seconds',
       help: 'Client-port request latency by route pattern, method and status code.',
@@ -172,6 +211,7 @@ export class NodeMetrics {
     // Zero series for every known label value, so that rate() works from the first scrape.
     for (const result of ['committed', 'refused', 'dropped', 'timeout'] as const) this.proposals.inc({ result }, 0);
     for (const kind of ['taken', 'sent', 'installed'] as const) this.snapshots.inc({ kind }, 0);
+    for (const kind of ['sent', 'received'] as const) this.snapshotFailures.inc({ kind }, 0);
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -199,9 +239,14 @@ export class NodeMetrics {
     this.proposals.inc({ result });
   }
 
-  snapshot(kind: SnapshotKind, bytes: number): void {
+  snapshot(kind: SnapshotKind, bytes: number, seconds?: number): void {
     this.snapshots.inc({ kind });
     this.snapshotBytes.set({ kind }, bytes);
+    if (seconds !== undefined) this.snapshotSeconds.observe({ kind }, seconds);
+  }
+
+  snapshotFailed(kind: SnapshotFailureKind): void {
+    this.snapshotFailures.inc({ kind });
   }
 
   // ---- reported by the HTTP layer -------------------------------------------------------------
@@ -214,4 +259,43 @@ export class NodeMetrics {
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+/**
+ * Free and total bytes of the filesystem holding the data directory, read by statfs at scrape time
+ * (one cheap syscall per gauge), labelled with the directory. Registered only when the node has a
+ * data directory; a failed statfs leaves no sample (never a false 0-byte disk).
+ */
+function registerDiskGauges(dataDir: string, registers: Registry[]): void {
+  const labels = { path: dataDir };
+  const filesystem = async () => {
+    try {
+      const st = await statfs(dataDir);
+      return { available: st.bavail * st.bsize, capacity: st.blocks * st.bsize };
+    } catch {
+      return null;
+    }
+  };
+  new Gauge({
+    name: 'conflux_disk_available_bytes',
+    help: 'Bytes available to the node on the filesystem holding its data directory.',
+    labelNames: ['path'],
+    registers,
+    async collect() {
+      const fs = await filesystem();
+      if (fs === null) this.reset();
+      else this.set(labels, fs.available);
+    },
+  });
+  new Gauge({
+    name: 'conflux_disk_capacity_bytes',
+    help: 'Size in bytes of the filesystem holding the data directory.',
+    labelNames: ['path'],
+    registers,
+    async collect() {
+      const fs = await filesystem();
+      if (fs === null) this.reset();
+      else this.set(labels, fs.capacity);
+    },
+  });
 }
