@@ -6,11 +6,12 @@
 // the claim is deleted); and polls the Pods bound to it (a list with fieldSelector spec.nodeName
 // every `syncMs`: simpler and sturdier than an informer, which stops on any error but 410 and can
 // hang on a half-open connection) to start new pods and terminate deleted ones.
-import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { KubeConfig, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { AddressPool, type HostEntry } from './addresses.js';
+import { MountPoints } from './mount-points.js';
 import { PodRunner, type PodHost } from './pod-runner.js';
 import { isConflict, isNotFound, KubeRest } from './rest.js';
 
@@ -38,7 +39,7 @@ export class ProcessKubelet {
   private readonly pool: AddressPool;
   private readonly clusterDomain: string;
   private readonly pods = new Map<string, PodRunner>();
-  private readonly createdMountPoints: string[] = [];
+  private readonly mountPoints: MountPoints;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private syncing: Promise<void> | null = null;
@@ -51,6 +52,7 @@ export class ProcessKubelet {
     this.clusterDomain = opts.clusterDomain ?? 'cluster.local';
     this.rootDir = mkdtempSync(join(tmpdir(), 'process-kubelet-'));
     this.log = opts.log ?? (() => undefined);
+    this.mountPoints = new MountPoints(this.nodeName);
   }
 
   get addressPrefix(): string {
@@ -80,17 +82,7 @@ export class ProcessKubelet {
       // the control plane may be gone already
     }
     rmSync(this.rootDir, { recursive: true, force: true });
-    for (const dir of this.createdMountPoints.reverse()) {
-      try {
-        rmdirSync(dir);
-      } catch {
-        try {
-          rmSync(dir, { force: true });
-        } catch {
-          // not empty or not ours to remove any more
-        }
-      }
-    }
+    this.mountPoints.release();
   }
 
   /** A running pod's container output (for test failure messages). */
@@ -246,27 +238,13 @@ export class ProcessKubelet {
       addressesChanged: () => {
         for (const p of this.pods.values()) p.writeHosts();
       },
-      ensureMountPoint: (path, isFile) => this.ensureMountPoint(path, isFile),
+      ensureMountPoint: (path, isFile) => this.mountPoints.ensure(path, isFile),
       claimDirectory: (ns, claim) => this.claimDirectory(ns, claim),
       log: (m) => this.log(m),
       gone: (uid) => {
         this.pods.delete(uid);
       },
     };
-  }
-
-  private ensureMountPoint(path: string, isFile: boolean): void {
-    const dir = isFile ? dirname(path) : path;
-    const missing: string[] = [];
-    for (let d = dir; !existsSync(d); d = dirname(d)) missing.unshift(d);
-    if (missing.length > 0) {
-      mkdirSync(dir, { recursive: true });
-      this.createdMountPoints.push(...missing);
-    }
-    if (isFile && !existsSync(path)) {
-      writeFileSync(path, '');
-      this.createdMountPoints.push(path);
-    }
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,111 @@
+// The pod runner on its own (no API server): the operator's real StatefulSet pod template runs
+// as a Conflux node in its own mount+UTS namespace, on its pod address, with its secret and data
+// volumes at their mount paths and the hosts file naming the other pods; status follows the
+// probes; terminate sends SIGTERM and deletes the Pod with a UID precondition.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildStatefulSet } from '../../../operator/src/specs/statefulset.js';
+import type { ConfluxCluster } from '../../../operator/src/api/types.js';
+import { waitFor } from '../../support/process-cluster.js';
+import { AddressPool, type HostEntry } from './addresses.js';
+import { MountPoints } from './mount-points.js';
+import { PodRunner, type PodHost } from './pod-runner.js';
+import type { KubeRest } from './rest.js';
+
+const cluster: ConfluxCluster = {
+  apiVersion: 'conflux.io/v1alpha1',
+  kind: 'ConfluxCluster',
+  metadata: { name: 'unit', namespace: 'ns1', uid: 'c-uid' },
+  spec: { replicas: 1, image: 'conflux:test', storage: { size: '1Gi' } },
+};
+
+describe('PodRunner', () => {
+  const root = mkdtempSync(join(tmpdir(), 'pod-runner-'));
+  const mountPoints = new MountPoints('pod-runner-test');
+  afterAll(() => {
+    rmSync(root, { recursive: true, force: true });
+    mountPoints.release();
+  });
+
+  it('runs the StatefulSet pod as a node on its pod IP with its volumes, reports status, terminates', async () => {
+    const sts = buildStatefulSet(cluster, 1, { clusterDomain: 'cluster.local', listenOnPodIP: true });
+    const pod: V1Pod = {
+      metadata: { name: 'unit-0', namespace: 'ns1', uid: 'pod-uid-0123456789', labels: sts.spec!.template.metadata!.labels! },
+      spec: {
+        ...sts.spec!.template.spec!,
+        hostname: 'unit-0',
+        subdomain: 'unit-peer',
+        nodeName: 'n1',
+        volumes: [...sts.spec!.template.spec!.volumes!, { name: 'data', persistentVolumeClaim: { claimName: 'data-unit-0' } }],
+      },
+    };
+    const patches: V1PodStatus[] = [];
+    const deletes: unknown[] = [];
+    const rest = {
+      get: async (path: string) => {
+        if (path.endsWith('/secrets/unit-auth')) return { data: { 'admin-token': Buffer.from('adm').toString('base64'), 'peer-token': Buffer.from('peer').toString('base64') } };
+        throw new Error(`unexpected GET ${path}`);
+      },
+      patch: async (_path: string, body: { status: V1PodStatus }) => {
+        patches.push(body.status);
+        return {};
+      },
+      delete: async (path: string, body: unknown) => {
+        deletes.push({ path, body });
+        return {};
+      },
+    } as unknown as KubeRest;
+    const claimDir = join(root, 'pv-data-unit-0');
+    mkdirSync(claimDir);
+    const pool = new AddressPool('127.0.77.');
+    const others: HostEntry[] = [{ ip: '127.0.77.200', names: ['unit-1.unit-peer.ns1.svc.cluster.local', 'unit-1'] }];
+    let runner: PodRunner;
+    let gone = false;
+    const host: PodHost = {
+      rest,
+      nodeName: 'n1',
+      hostIP: '127.0.0.1',
+      clusterDomain: 'cluster.local',
+      apiServer: null,
+      allocateIP: () => pool.allocate(),
+      releaseIP: (ip) => pool.release(ip),
+      hostEntries: () => [runner.hostEntry()!, ...others].filter(Boolean),
+      addressesChanged: () => runner.writeHosts(),
+      ensureMountPoint: (p, isFile) => mountPoints.ensure(p, isFile),
+      claimDirectory: async () => claimDir,
+      log: () => undefined,
+      gone: () => {
+        gone = true;
+      },
+    };
+    runner = new PodRunner(pod, host, root);
+    await runner.start();
+    expect(runner.ip).toBe('127.0.77.10');
+    const last = () => patches[patches.length - 1]!;
+    await waitFor('the node running', () => last()?.phase === 'Running' && last().containerStatuses?.[0]?.started === true, 60_000, 100);
+    expect(last().podIP).toBe('127.0.77.10');
+    expect(last().conditions?.find((c) => c.type === 'Initialized')?.status).toBe('True');
+    // A node that waits to be added answers /healthz but not /readyz: not ready.
+    expect(last().conditions?.find((c) => c.type === 'Ready')?.status).toBe('False');
+    const r = await fetch('http://127.0.77.10:7070/admin/status', { headers: { authorization: 'Bearer adm' } });
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { id: string; role: string }).id).toBe('unit-0');
+    // The data volume is the claim's directory; the hosts file names the other pods.
+    await waitFor('data dir in the claim directory', () => existsSync(join(claimDir, 'data')), 10_000, 100);
+    const hosts = readFileSync(runner.hostsPath, 'utf8');
+    expect(hosts).toContain('127.0.77.10\tunit-0.unit-peer.ns1.svc.cluster.local unit-0');
+    expect(hosts).toContain('127.0.77.200\tunit-1.unit-peer.ns1.svc.cluster.local');
+    expect(runner.logs()).toContain('unit-0');
+
+    await runner.terminate(10);
+    expect(gone).toBe(true);
+    expect(deletes).toEqual([
+      { path: '/api/v1/namespaces/ns1/pods/unit-0', body: { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: 'pod-uid-0123456789' } } },
+    ]);
+    expect(await fetch('http://127.0.77.10:7070/healthz').catch(() => null)).toBeNull();
+    expect(pool.inUse).toBe(0);
+  }, 90_000);
+});
