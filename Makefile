@@ -55,8 +55,9 @@ crash-long: build ## the storage crash test with 200 SIGKILL rounds
 chaos: build ## long chaos run on real processes, every nemesis (CHAOS_SECONDS=600, CHAOS_SEED=random; a failing run keeps its folder)
 	CHAOS_SECONDS=$${CHAOS_SECONDS:-600} $(VITEST) test/chaos/chaos.test.ts
 
-crds: build ## regenerate crds/confluxclusters.yaml from operator/src/api (a test fails when it is stale)
+crds: build ## regenerate crds/confluxclusters.yaml from operator/src/api, and the charts' copy and values schema (tests fail when stale)
 	node dist/operator/src/api/write-crd.js crds/confluxclusters.yaml
+	node charts/sync-from-crd.mjs
 
 clean: ## remove build output and local data
 	rm -rf dist coverage test-results .local-cluster

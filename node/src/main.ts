@@ -114,6 +114,7 @@ export async function startNode(flags: NodeFlags, logger: winston.Logger, onFata
     advertisePeer: flags.advertisePeer,
     advertiseClient: flags.advertiseClient,
     mode: flags.mode,
+    ...(flags.recovery ? { recovery: flags.recovery } : {}),
     tunables: flags.tunables,
     logger,
     metrics,

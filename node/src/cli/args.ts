@@ -33,6 +33,8 @@ export type CliCommand =
   | { name: 'members-promote'; id: string }
   | { name: 'members-remove'; id: string }
   | { name: 'leader-transfer'; to?: string }
+  | { name: 'snapshot-save'; file: string; serializable: boolean }
+  | { name: 'snapshot-status'; file: string }
   | { name: 'help' }
   | { name: 'version' };
 
@@ -61,6 +63,9 @@ Commands:
   members promote ID
   members remove ID
   leader transfer [--to ID]
+  snapshot save FILE [--serializable]          stream a consistent backup of the store to FILE
+                                               (FILE.part, fsync, rename: FILE is complete or absent)
+  snapshot status FILE                         check a backup: revision, keys, size, checksum
 
 Global options:
   --endpoints URL[,URL...]   nodes to talk to (env CONFLUX_ENDPOINTS; default ${DEFAULT_ENDPOINT})
@@ -96,6 +101,7 @@ const COMMAND_FLAGS: Record<string, FlagSpec> = {
   status: {},
   members: { 'peer-url': 'string', 'client-url': 'string', incarnation: 'string' },
   leader: { to: 'string' },
+  snapshot: { serializable: 'boolean' },
 };
 
 class UsageError extends Error {}
@@ -297,6 +303,8 @@ function commandOf(name: string, p: string[], flags: Map<string, string | true>)
       return { name };
     case 'members':
       return membersCommand(p, flags);
+    case 'snapshot':
+      return snapshotCommand(p, flags);
     case 'leader': {
       if (p[0] !== 'transfer') throw new UsageError('usage: conflux leader transfer [--to ID]');
       expectPositionals(p, 1, 'leader transfer');
@@ -306,6 +314,20 @@ function commandOf(name: string, p: string[], flags: Map<string, string | true>)
     default:
       throw new UsageError(`unknown command ${JSON.stringify(name)}; see conflux --help`);
   }
+}
+
+function snapshotCommand(p: string[], flags: Map<string, string | true>): CliCommand {
+  const action = p[0];
+  const usage = 'usage: conflux snapshot save FILE [--serializable] | conflux snapshot status FILE';
+  if (action !== 'save' && action !== 'status') throw new UsageError(action === undefined ? usage : `unknown snapshot action ${JSON.stringify(action)} (save, status)`);
+  expectPositionals(p, 2, `snapshot ${action}`);
+  const file = p[1];
+  if (file === undefined || file === '' || file === '-') throw new UsageError(`snapshot ${action} needs a FILE (not stdout: the file is written whole or not at all)`);
+  if (action === 'status') {
+    if (flags.has('serializable')) throw new UsageError('--serializable is only for snapshot save');
+    return { name: 'snapshot-status', file };
+  }
+  return { name: 'snapshot-save', file, serializable: flags.get('serializable') === true };
 }
 
 function membersCommand(p: string[], flags: Map<string, string | true>): CliCommand {

@@ -277,6 +277,20 @@ export class ConfluxClient {
     return this.json({ method: 'POST', path: '/admin/leader/transfer', body, headers: jsonHeaders, kind: 'write' });
   }
 
+  /**
+   * `GET /admin/snapshot`: the backup file's bytes as they stream in. Only the response headers
+   * have the request deadline; after that, a stream silent for `idleTimeoutMs` (default: the
+   * client's timeout) is cut and the iteration throws StreamStalledError.
+   */
+  async backupStream(options: { serializable?: boolean; idleTimeoutMs?: number } = {}): Promise<AsyncIterable<Uint8Array>> {
+    const controller = new AbortController();
+    const res = await this.request(
+      { method: 'GET', path: '/admin/snapshot', query: { consistency: options.serializable === true ? 'serializable' : undefined }, kind: 'idempotent' },
+      { stream: true, signal: controller.signal },
+    );
+    return readBody(res, options.idleTimeoutMs ?? this.timeoutMs, this.endpoint, controller);
+  }
+
   // ---- watch ----------------------------------------------------------------------------------
 
   /**
@@ -402,6 +416,40 @@ export class ConfluxClient {
       throw await httpError(res);
     }
     throw new UnreachableError(attempts);
+  }
+}
+
+/** A streamed response went silent for longer than the idle timeout. */
+export class StreamStalledError extends Error {
+  constructor(
+    readonly endpoint: string,
+    idleMs: number,
+  ) {
+    super(`the stream from ${endpoint} sent nothing for ${idleMs} ms`);
+    this.name = 'StreamStalledError';
+  }
+}
+
+async function* readBody(res: Response, idleMs: number, endpoint: string, controller: AbortController): AsyncGenerator<Uint8Array, void, undefined> {
+  if (res.body === null) return;
+  const reader = res.body.getReader();
+  try {
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StreamStalledError(endpoint, idleMs)), idleMs);
+      });
+      try {
+        const { done, value } = await Promise.race([reader.read(), stalled]);
+        if (done) return;
+        yield value;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  } finally {
+    controller.abort();
+    await reader.cancel().catch(() => undefined);
   }
 }
 

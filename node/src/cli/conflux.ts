@@ -16,6 +16,7 @@ import {
   type WatchEvent,
   type WireValue,
 } from './client.js';
+import { snapshotSave, snapshotStatus } from './snapshot-cmd.js';
 
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
@@ -197,6 +198,10 @@ async function execute(client: ConfluxClient, global: GlobalOptions, command: Cl
       else out(`leader is now ${r.leaderId}\n`);
       return EXIT_OK;
     }
+    case 'snapshot-save':
+      return snapshotSave(client, command, { json, timeoutMs: global.timeoutMs }, io);
+    case 'snapshot-status':
+      return snapshotStatus(command, { json }, io);
     case 'help':
     case 'version':
       throw new Error(`${command.name} is handled before execute`);

@@ -1,6 +1,6 @@
 // `conflux-node` flags (design section 4). Every flag is also an environment variable
 // CONFLUX_<NAME> (--data-dir -> CONFLUX_DATA_DIR); a flag wins over the environment.
-import type { RaftTunables, StartMode } from '../server/runtime.js';
+import type { RaftTunables, Recovery, StartMode } from '../server/runtime.js';
 
 export class UsageError extends Error {
   readonly code = 'usage';
@@ -14,6 +14,8 @@ export interface NodeFlags {
   advertiseClient: string;
   advertisePeer: string;
   mode: StartMode;
+  /** --restore FILE or --force-new-cluster (disaster recovery, docs/runbooks.md). */
+  recovery?: Recovery;
   authTokenFile?: string;
   adminTokenFile?: string;
   peerTokenFile?: string;
@@ -52,6 +54,8 @@ export const flagSpecs: FlagSpec[] = [
   { name: 'advertise-peer', kind: 'string', help: 'URL other nodes use for the peer API' },
   { name: 'initial-cluster', kind: 'string', help: 'id=peerURL,... : start a new cluster whose members are all voters' },
   { name: 'bootstrap', kind: 'bool', help: 'start a new one-voter cluster' },
+  { name: 'restore', kind: 'string', help: 'initialise an empty data directory from a backup FILE as a new one-voter cluster' },
+  { name: 'force-new-cluster', kind: 'bool', help: 'disaster recovery: make this node, with its data, the only voter of a new cluster' },
   { name: 'auth-token-file', kind: 'string', help: 'client tokens, one "TOKEN read|readwrite PREFIX" per line' },
   { name: 'admin-token-file', kind: 'string', help: 'file holding the admin token' },
   { name: 'peer-token-file', kind: 'string', help: 'file holding the peer token' },
@@ -84,6 +88,7 @@ export function usage(): string {
     'usage: conflux-node --id ID --data-dir DIR [--initial-cluster id=URL,... | --bootstrap] [flags]',
     'Without --initial-cluster or --bootstrap a new node waits to be added (POST /admin/members on the leader).',
     'A node restarted with an existing data directory ignores both and resumes.',
+    'Disaster recovery (docs/runbooks.md): --restore FILE into an empty directory, or --force-new-cluster on a survivor.',
     'Every flag can also be set as CONFLUX_<NAME>, e.g. CONFLUX_DATA_DIR.',
     '',
     ...lines,
@@ -150,6 +155,20 @@ export function parseNodeFlags(argv: string[], env: NodeJS.ProcessEnv): NodeFlag
     mode = { kind: 'initial-cluster', members };
   }
 
+  const restore = str('restore');
+  const force = values.get('force-new-cluster') === true;
+  if (restore !== undefined && (initial || mode.kind === 'bootstrap')) {
+    throw new UsageError(
+      '--restore makes a one-voter cluster and cannot be combined with --initial-cluster or --bootstrap; ' +
+        'to restore several nodes, restore one and add the others with conflux members add (docs/runbooks.md, Restore)',
+    );
+  }
+  if (force && (initial || mode.kind === 'bootstrap' || restore !== undefined)) {
+    throw new UsageError('--force-new-cluster recovers an existing data directory; it cannot be combined with --initial-cluster, --bootstrap or --restore');
+  }
+  if (restore === '') throw new UsageError('--restore needs a FILE');
+  const recovery: Recovery | undefined = restore !== undefined ? { kind: 'restore', file: restore } : force ? { kind: 'force-new-cluster' } : undefined;
+
   const logLevel = (str('log-level') ?? 'info') as NodeFlags['logLevel'];
   if (!['error', 'warn', 'info', 'debug'].includes(logLevel)) throw new UsageError(`--log-level ${logLevel}: use error, warn, info or debug`);
   const logFormat = (str('log-format') ?? 'json') as NodeFlags['logFormat'];
@@ -181,6 +200,7 @@ export function parseNodeFlags(argv: string[], env: NodeJS.ProcessEnv): NodeFlag
     advertiseClient,
     advertisePeer,
     mode,
+    ...(recovery ? { recovery } : {}),
     authTokenFile: str('auth-token-file'),
     adminTokenFile: str('admin-token-file'),
     peerTokenFile: str('peer-token-file'),

@@ -247,6 +247,11 @@ export class RaftDriver<R> {
     });
   }
 
+  /** Where the state machine stands: its applied index, that entry's term, the membership as of it (backups). */
+  appliedPoint(): SnapshotMeta {
+    return { index: this.o.stateMachine.appliedIndex(), term: this.appliedTerm, membership: this.appliedMembership };
+  }
+
   /** Ask for a snapshot now; resolves with its meta once taken. */
   snapshotNow(): Promise<SnapshotMeta> {
     this.assertAlive();

@@ -2,6 +2,7 @@
 // implements it; HTTP tests use a fake. Keeping this small is what lets the express apps be tested
 // without Raft, and the driver without HTTP.
 import type { Membership, NodeId, Role } from '../raft/types.js';
+import type { BackupHeader } from '../store/backup-format.js';
 import type { Command, CommandResult, KvStore, WatchHub } from '../store/index.js';
 
 /** `GET /admin/status` (design section 3). */
@@ -86,6 +87,13 @@ export interface ConfluxNodeApi {
   transferLeadership(to?: NodeId): Promise<{ leaderId: NodeId }>;
   /** Take a snapshot now and compact the log. Any node (acts locally). */
   snapshotNow(): Promise<{ index: number; term: number }>;
+
+  /**
+   * A backup of this node's store as of now (`GET /admin/snapshot`): the header and the file's
+   * bytes, captured synchronously (later applies do not show). Call after a read barrier for a
+   * linearizable backup. Optional: test doubles without a store leave it out (501).
+   */
+  openBackup?(consistency: BackupHeader['consistency']): { header: BackupHeader; chunks: AsyncIterable<Uint8Array> };
 
   /** `/healthz`: the process and its storage work. */
   healthy(): boolean;

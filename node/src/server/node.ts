@@ -6,6 +6,7 @@ import { RaftCore, type ProposeResult } from '../raft/core.js';
 import type { MembershipChange } from '../raft/membership.js';
 import type { Membership, NodeId } from '../raft/types.js';
 import type { LogStorage } from '../storage/log-storage.js';
+import { backupHeaderOf, encodeBackup, type BackupHeader } from '../store/backup-format.js';
 import { encodeCommand, type Command, type CommandResult, type KvStore, type WatchHub } from '../store/index.js';
 import type { Clock } from './clock.js';
 import type { RaftDriver } from './driver.js';
@@ -184,6 +185,17 @@ export class ConfluxNode implements ConfluxNodeApi {
   async snapshotNow(): Promise<{ index: number; term: number }> {
     const meta = await this.o.driver.snapshotNow();
     return { index: meta.index, term: meta.term };
+  }
+
+  openBackup(consistency: BackupHeader['consistency']): { header: BackupHeader; chunks: AsyncIterable<Uint8Array> } {
+    const image = this.store.image(this.o.driver.appliedPoint());
+    const header = backupHeaderOf(image.info, {
+      clusterId: this.core.status().clusterId,
+      nodeId: this.id,
+      createdAt: new Date(this.o.clock.wallMs()),
+      consistency,
+    });
+    return { header, chunks: encodeBackup(header, image.chunks) };
   }
 
   healthy(): boolean {

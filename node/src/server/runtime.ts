@@ -10,7 +10,9 @@ import { RaftCore } from '../raft/core.js';
 import { emptyMembership } from '../raft/membership.js';
 import { seededRng } from '../raft/rng.js';
 import type { Membership, NodeId } from '../raft/types.js';
+import { assertNoUnfinishedForce, forceNewCluster } from '../storage/force-new-cluster.js';
 import { openNodeStorage } from '../storage/node-storage.js';
+import { assertNoUnfinishedRestore, restoreDataDir } from '../storage/restore.js';
 import { KvStore, WatchHub } from '../store/index.js';
 import { systemClock, type Clock } from './clock.js';
 import { RaftDriver, type DriverMetrics } from './driver.js';
@@ -44,6 +46,9 @@ export type StartMode =
   | { kind: 'bootstrap' }
   | { kind: 'join' };
 
+/** Disaster recovery at start (docs/runbooks.md): restore a backup, or force a one-voter cluster. */
+export type Recovery = { kind: 'restore'; file: string } | { kind: 'force-new-cluster' };
+
 export interface RuntimeOptions {
   id: NodeId;
   dataDir: string;
@@ -52,6 +57,7 @@ export interface RuntimeOptions {
   advertisePeer: string;
   advertiseClient: string;
   mode: StartMode;
+  recovery?: Recovery;
   tunables?: Partial<RaftTunables>;
   logger: Logger;
   metrics?: DriverMetrics;
@@ -79,15 +85,45 @@ export interface NodeRuntime {
 export async function openRuntime(o: RuntimeOptions): Promise<NodeRuntime> {
   const clock = o.clock ?? systemClock;
   const t: RaftTunables = { ...defaultTunables, ...o.tunables };
+  const self = { id: o.id, peerURL: o.advertisePeer, clientURL: o.advertiseClient };
+  if (o.recovery?.kind === 'restore') {
+    const r = await restoreDataDir({ path: o.dataDir, backupFile: o.recovery.file, self });
+    if (r.kind === 'restored') {
+      const h = r.summary.header;
+      o.logger.warn('restored a backup as a new one-voter cluster', { file: o.recovery.file, clusterId: r.clusterId, fromClusterId: h.clusterId, revision: h.revision, keys: h.keys, index: h.index, sha256: r.summary.sha256 });
+    } else {
+      o.logger.warn('--restore ignored: this data directory was restored from this backup already; resuming (remove the flag)', { clusterId: r.clusterId, restoredAt: r.marker.restoredAt });
+    }
+  } else {
+    await assertNoUnfinishedRestore(o.dataDir);
+  }
   // Opens the directory, the log and the snapshots, and finishes a snapshot step a crash interrupted.
   const storage = await openNodeStorage(o.dataDir);
   const { dataDir: dir, log, snapshots } = storage;
   try {
+    let loaded = storage.initial;
+    if (o.recovery?.kind === 'force-new-cluster') {
+      const r = await forceNewCluster(storage, { self });
+      if (r.kind === 'forced') {
+        o.logger.warn('FORCED A NEW CLUSTER: this node is now the only voter, with its data; add members back with empty data directories', {
+          clusterId: r.clusterId,
+          previousClusterId: r.previousClusterId,
+          configIndex: r.index,
+          term: r.term,
+          keptEntries: r.keptEntries,
+        });
+        loaded = await log.load();
+      } else {
+        o.logger.warn('--force-new-cluster ignored: this directory was forced into its cluster already; remove the flag', { clusterId: r.marker.clusterId, at: r.marker.at });
+      }
+    } else {
+      await assertNoUnfinishedForce(dir.path);
+    }
+
     const store = new KvStore();
     const watches = new WatchHub(store);
 
     // A restarted node ignores the bootstrap flags (design section 4): its log says who it is.
-    const loaded = storage.initial;
     let state: RaftInitialState = { ...loaded, applied: loaded.snapshot?.index ?? 0 };
     let clusterId = dir.clusterId;
     if (dir.created || isEmpty(state)) {

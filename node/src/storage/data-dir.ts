@@ -14,8 +14,32 @@ import { crc32c } from './crc32c.js';
 import { mkdirDurable, writeFileDurable } from './durable-fs.js';
 import { CorruptionError, DataDirError } from './errors.js';
 
+// Format policy (docs/runbooks.md, "Upgrade"). One number covers everything in the directory: the
+// meta file, the LevelDB log records, the entry codec, snapshot files and the store image. It is
+// bumped when any of them changes in a way an older binary would misread. A binary writes
+// DATA_DIR_FORMAT and reads DATA_DIR_FORMAT_MIN..DATA_DIR_FORMAT: an older directory is upgraded
+// in place at open, one step at a time (DATA_DIR_MIGRATIONS[n] turns format n into n + 1, and the
+// meta file is rewritten after each step, so a crash resumes from the last finished step). A newer
+// directory is refused, never touched: downgrades go through a backup (conflux snapshot save,
+// conflux-node --restore), which has its own format number. So far there is one format (1).
 export const DATA_DIR_FORMAT = 1;
+export const DATA_DIR_FORMAT_MIN = 1;
 export const META_FILE = 'conflux-meta.json';
+
+/** One in-place upgrade step of a directory's contents (not its meta file, which open() rewrites). */
+export type DataDirMigration = (path: string) => Promise<void>;
+
+/** The formats a binary reads and writes; tests open directories with another policy. */
+export interface FormatPolicy {
+  current: number;
+  min: number;
+  /** migrations[n]: format n -> n + 1, for min <= n < current. */
+  migrations: Readonly<Record<number, DataDirMigration>>;
+}
+
+export const DATA_DIR_MIGRATIONS: Readonly<Record<number, DataDirMigration>> = {};
+
+export const formatPolicy: FormatPolicy = { current: DATA_DIR_FORMAT, min: DATA_DIR_FORMAT_MIN, migrations: DATA_DIR_MIGRATIONS };
 
 export interface DataDirMeta {
   formatVersion: number;
@@ -32,6 +56,8 @@ export interface DataDirOptions {
    * adoptClusterId).
    */
   clusterId?: string;
+  /** The format policy (default: this binary's). */
+  formats?: FormatPolicy;
 }
 
 export class DataDir {
@@ -79,8 +105,10 @@ export class DataDir {
     }
     if (text === null) return DataDir.initialise(path, options);
 
-    const meta = parseMeta(path, text);
+    const formats = options.formats ?? formatPolicy;
+    let meta = parseMeta(path, text, formats);
     await removeMetaLeftovers(path, await readdir(path));
+    meta = await upgrade(path, meta, formats);
     const wanted = options.clusterId ?? '';
     if (wanted !== '' && meta.clusterId !== '' && wanted !== meta.clusterId) {
       throw new DataDirError(path, 'cluster_mismatch', `belongs to cluster ${meta.clusterId}, not ${wanted}`);
@@ -103,6 +131,18 @@ export class DataDir {
     this.meta = next;
   }
 
+  /**
+   * Moves this directory to a new cluster: `conflux-node --force-new-cluster` only, after which the
+   * members of the old cluster are refused (cluster_mismatch) whatever their logs say.
+   */
+  async replaceClusterId(clusterId: string): Promise<void> {
+    if (clusterId === '') throw new RangeError('replaceClusterId: the cluster id is empty');
+    if (this.meta.clusterId === clusterId) return;
+    const next = { ...this.meta, clusterId };
+    await writeMeta(this.path, next);
+    this.meta = next;
+  }
+
   private static async initialise(path: string, options: DataDirOptions): Promise<DataDir> {
     const names = await readdir(path);
     const leftovers = names.filter(isMetaLeftover);
@@ -114,7 +154,7 @@ export class DataDir {
       );
     }
     await removeMetaLeftovers(path, leftovers);
-    const meta: DataDirMeta = { formatVersion: DATA_DIR_FORMAT, clusterId: options.clusterId ?? '', incarnation: randomUUID() };
+    const meta: DataDirMeta = { formatVersion: (options.formats ?? formatPolicy).current, clusterId: options.clusterId ?? '', incarnation: randomUUID() };
     await writeMeta(path, meta);
     return new DataDir(path, meta, true);
   }
@@ -136,7 +176,22 @@ async function writeMeta(path: string, meta: DataDirMeta): Promise<void> {
   await writeFileDurable(join(path, META_FILE), new TextEncoder().encode(body));
 }
 
-function parseMeta(path: string, text: string): DataDirMeta {
+/** Runs the migrations from the directory's format up to the current one, recording each step. */
+async function upgrade(path: string, meta: DataDirMeta, formats: FormatPolicy): Promise<DataDirMeta> {
+  let current = meta;
+  while (current.formatVersion < formats.current) {
+    const step = formats.migrations[current.formatVersion];
+    if (step === undefined) {
+      throw new DataDirError(path, 'unknown_format', `no upgrade from data format ${current.formatVersion} to ${current.formatVersion + 1} in this binary`);
+    }
+    await step(path);
+    current = { ...current, formatVersion: current.formatVersion + 1 };
+    await writeMeta(path, current);
+  }
+  return current;
+}
+
+function parseMeta(path: string, text: string, formats: FormatPolicy): DataDirMeta {
   const damaged = (detail: string): CorruptionError => new CorruptionError({ dir: path, file: META_FILE }, detail);
   let raw: unknown;
   try {
@@ -148,14 +203,23 @@ function parseMeta(path: string, text: string): DataDirMeta {
   const r = raw as Record<string, unknown>;
   // The version comes first: a newer format may have changed everything else, checksum included.
   if (typeof r.formatVersion !== 'number' || !Number.isInteger(r.formatVersion)) throw damaged('no format version');
-  if (r.formatVersion > DATA_DIR_FORMAT) {
+  const readable = formats.min === formats.current ? `format ${formats.current}` : `formats ${formats.min} to ${formats.current}`;
+  if (r.formatVersion > formats.current) {
     throw new DataDirError(
       path,
       'newer_format',
-      `format version ${r.formatVersion} is newer than this binary supports (${DATA_DIR_FORMAT}); run a newer Conflux`,
+      `data format ${r.formatVersion} was written by a newer Conflux; this binary reads ${readable}. ` +
+        'Run the newer version again (the directory was not changed), or, to go back to this version, restore a backup ' +
+        '(conflux snapshot save on the newer cluster, then conflux-node --restore into an empty directory)',
     );
   }
-  if (r.formatVersion !== DATA_DIR_FORMAT) throw new DataDirError(path, 'unknown_format', `unknown format version ${r.formatVersion}`);
+  if (r.formatVersion < formats.min) {
+    throw new DataDirError(
+      path,
+      'unknown_format',
+      `data format ${r.formatVersion} is older than this binary reads (${readable}); upgrade through an intermediate Conflux release first, or restore a backup`,
+    );
+  }
   if (typeof r.clusterId !== 'string' || typeof r.incarnation !== 'string' || r.incarnation === '') throw damaged('missing fields');
   const meta: DataDirMeta = { formatVersion: r.formatVersion, clusterId: r.clusterId, incarnation: r.incarnation };
   if (r.checksum !== checksumOf(meta)) throw damaged('checksum mismatch');

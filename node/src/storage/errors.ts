@@ -99,7 +99,7 @@ export class ClosedError extends StorageError {
   }
 }
 
-export type DataDirProblem = 'newer_format' | 'unknown_format' | 'cluster_mismatch' | 'not_a_data_dir';
+export type DataDirProblem = 'newer_format' | 'unknown_format' | 'cluster_mismatch' | 'not_a_data_dir' | 'recovery_unfinished';
 
 /** Returned when a data directory cannot be used by this binary or for this cluster. */
 export class DataDirError extends StorageError {

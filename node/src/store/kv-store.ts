@@ -2,6 +2,7 @@
 // serves reads without Raft, snapshots and restores, and feeds the watch hub.
 import type { Entry, SnapshotMeta } from '../raft/types.js';
 import type { ApplyResult, StateMachine } from '../storage/state-machine.js';
+import type { ImageInfo } from './backup-format.js';
 import { decodeCommand } from './commands.js';
 import { ApplyOrderError, InvalidCommandError, SnapshotMetaMismatchError } from './errors.js';
 import { MvccState } from './mvcc.js';
@@ -150,6 +151,27 @@ export class KvStore implements StateMachine<CommandResult>, ChangeFeed {
     }
     const img = captureImage(this.state, meta.index, meta.term);
     return { [Symbol.asyncIterator]: () => encodeImage(img) };
+  }
+
+  /**
+   * Like `snapshot`, with the counts of the captured image (a backup's header states them before
+   * the image). Captured before returning; the same meta rule applies.
+   */
+  image(meta: SnapshotMeta): { info: ImageInfo; chunks: AsyncIterable<Uint8Array> } {
+    if (meta.index !== this.applied) {
+      throw new SnapshotMetaMismatchError(`image meta index ${meta.index} differs from the applied index ${this.applied}`);
+    }
+    const img = captureImage(this.state, meta.index, meta.term);
+    const info: ImageInfo = {
+      index: img.index,
+      term: img.term,
+      revision: img.revision,
+      compactedRevision: img.compactedRevision,
+      liveKeys: this.state.live.size,
+      keysWithHistory: img.keys.length,
+      records: img.recordCount,
+    };
+    return { info, chunks: { [Symbol.asyncIterator]: () => encodeImage(img) } };
   }
 
   /**

@@ -34,7 +34,8 @@ export type AuditEntry =
   | { action: 'put' | 'delete' | 'rollback'; key: string; revision: number; toRevision?: number }
   | { action: 'member-add' | 'member-promote' | 'member-remove'; member: string; index: number; peerURL?: string }
   | { action: 'leader-transfer'; to: string; index: number }
-  | { action: 'bootstrap'; clusterId: string; index: number };
+  | { action: 'bootstrap'; clusterId: string; index: number }
+  | { action: 'backup'; revision: number; index: number; bytes: number; consistency: 'linearizable' | 'serializable' };
 
 /** The message of every audit line; search the log for it. */
 export const AUDIT_MESSAGE = 'audit';
