@@ -26,6 +26,7 @@ const base: Omit<ChaosConfig, 'name' | 'seed' | 'durationMs' | 'nemeses'> = {
   nodeArgs: ['--snapshot-entries', '300', '--compaction-keep-entries', '50', '--history-retain-revisions', '1000000'],
   opTimeoutMs: 3000,
   thinkMsMax: 25,
+  minOperations: 400,
 };
 
 function expectClean(report: ChaosReport): void {

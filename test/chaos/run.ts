@@ -27,6 +27,11 @@ export interface ChaosConfig {
   nodeArgs: string[];
   opTimeoutMs: number;
   thinkMsMax: number;
+  /**
+   * After healing, clients keep going until the history holds at least this many operations (at
+   * most 60 s more): on a loaded machine the faulty part alone may not produce enough to check.
+   */
+  minOperations?: number;
 }
 
 export interface ChaosReport {
@@ -139,6 +144,10 @@ export async function runChaos(cfg: ChaosConfig, log: (line: string) => void = (
     await nemesis.healAll();
     // Clients keep going a little on the healed cluster: recovery is part of the history.
     await new Promise((r) => setTimeout(r, 2000));
+    const extraUntil = Date.now() + 60_000;
+    while (workload.history().length < (cfg.minOperations ?? 0) && Date.now() < extraUntil) {
+      await new Promise((r) => setTimeout(r, 500));
+    }
     await workload.stop();
     report.operations = workload.counts();
     say(`workload stopped: ${JSON.stringify(report.operations)}`);
