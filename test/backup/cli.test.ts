@@ -201,7 +201,8 @@ describe('conflux-node recovery flags', () => {
     expect(parse(['--restore', 'b.bak', '--bootstrap'])).toMatch(/restore one and add the others with conflux members add/);
     expect(parse(['--restore', 'b.bak', '--initial-cluster', 'n1=http://127.0.0.1:1'])).toMatch(/cannot be combined with --initial-cluster/);
     expect(parse(['--force-new-cluster', '--restore', 'b.bak'])).toMatch(/--restore/);
-    expect(parse(['--force-new-cluster', '--bootstrap'])).toMatch(/cannot be combined/);
+    // A node's usual flags may stay: a directory with data ignores them.
+    expect(parse(['--force-new-cluster', '--initial-cluster', 'n1=http://127.0.0.1:1'])).toMatchObject({ recovery: { kind: 'force-new-cluster' }, mode: { kind: 'initial-cluster' } });
     expect(parse(['--restore='])).toMatch(/needs a FILE/);
   });
 });

@@ -163,9 +163,9 @@ export function parseNodeFlags(argv: string[], env: NodeJS.ProcessEnv): NodeFlag
         'to restore several nodes, restore one and add the others with conflux members add (docs/runbooks.md, Restore)',
     );
   }
-  if (force && (initial || mode.kind === 'bootstrap' || restore !== undefined)) {
-    throw new UsageError('--force-new-cluster recovers an existing data directory; it cannot be combined with --initial-cluster, --bootstrap or --restore');
-  }
+  // --initial-cluster / --bootstrap may stay (a node's usual command line): a directory with data
+  // ignores them anyway (design section 4).
+  if (force && restore !== undefined) throw new UsageError('--force-new-cluster recovers an existing data directory; it cannot be combined with --restore');
   if (restore === '') throw new UsageError('--restore needs a FILE');
   const recovery: Recovery | undefined = restore !== undefined ? { kind: 'restore', file: restore } : force ? { kind: 'force-new-cluster' } : undefined;
 
