@@ -153,8 +153,9 @@ describe('backup and restore (docs/runbooks.md: Backup, Restore)', () => {
     writing = false;
     await writes;
     expect(save.code, save.stderr).toBe(0);
-    const saved = JSON.parse(save.stdout) as { revision: number; keys: number; sha256: string; checksum: string; clusterId: string; consistency: string };
-    expect(saved).toMatchObject({ checksum: 'ok', clusterId: oldClusterId, consistency: 'linearizable' });
+    const saved = JSON.parse(save.stdout) as { revision: number; keys: number; sha256: string; checksum: string; clusterId: string; consistency: string; nodeId: string };
+    // Served by the follower itself (after a read index from the leader), not forwarded.
+    expect(saved).toMatchObject({ checksum: 'ok', clusterId: oldClusterId, consistency: 'linearizable', nodeId: follower.id });
     // Linearizable: every write acknowledged before the save began is in it.
     expect(saved.revision).toBeGreaterThanOrEqual(ackedBeforeSave);
     expect(existsSync(`${file}.part`)).toBe(false);

@@ -19,6 +19,14 @@ import { collect, meta } from '../store/helpers.js';
 
 /** A fake node that can produce backups of its (real) store. */
 class BackupNode extends FakeNode {
+  async waitApplied(index: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.store.appliedIndex() < index) {
+      if (Date.now() > deadline) throw new Error('not caught up');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
   openBackup(consistency: BackupHeader['consistency']): { header: BackupHeader; chunks: AsyncIterable<Uint8Array> } {
     const image = this.store.image(meta(this.store.appliedIndex(), 1));
     const header = backupHeaderOf(image.info, { clusterId: 'c-test', nodeId: this.id, createdAt: new Date(), consistency });
@@ -175,6 +183,49 @@ describe('conflux snapshot save and status', () => {
     expect(v.end().header.revision).toBe(50);
     expect(t.node.readBarriers).toBe(before + 1);
     expect(t.logger.lines.some((l) => l.message === 'audit' && (l.meta as { action?: string }).action === 'backup')).toBe(true);
+  });
+});
+
+describe('a follower serves a linearizable backup from its own state', () => {
+  it('asks the leader for a read index, waits until it applied that far, then streams', async () => {
+    const leaderNode = new BackupNode('L');
+    const followerNode = new BackupNode('F');
+    const put = (n: BackupNode, i: number) => n.applyNow({ type: 'put', key: `f/k${i}`, value: new TextEncoder().encode(`v${i}`), contentType: 'text/plain' });
+    for (let i = 0; i < 30; i++) put(leaderNode, i);
+    for (let i = 0; i < 20; i++) put(followerNode, i);
+    const leaderServer = await startServer({ node: leaderNode });
+    const followerServer = await startServer({ node: followerNode });
+    try {
+      followerNode.becomeFollower('L', leaderServer.url);
+      const pending = fetch(`${followerServer.url}/admin/snapshot`);
+      // The follower must wait for entries 21..30 before capturing its image.
+      await new Promise((r) => setTimeout(r, 150));
+      for (let i = 20; i < 30; i++) put(followerNode, i);
+      const res = await pending;
+      expect(res.status).toBe(200);
+      const v = new BackupVerifier();
+      v.push(new Uint8Array(await res.arrayBuffer()));
+      expect(v.end().header).toMatchObject({ nodeId: 'F', revision: 30, keys: 30 });
+      expect(leaderNode.readBarriers).toBe(1);
+      expect(followerNode.readBarriers).toBe(0);
+
+      const direct = await fetch(`${leaderServer.url}/admin/read-index`);
+      expect(await direct.json()).toEqual({ index: 30 });
+
+      // The leader cannot be asked: 503, nothing streamed.
+      followerNode.becomeFollower('L', deadURL);
+      const down = await fetch(`${followerServer.url}/admin/snapshot`);
+      expect(down.status).toBe(503);
+      expect(((await down.json()) as { error: { code: string } }).error.code).toBe('no_leader');
+      // The leader refuses (here: it is not the leader either): its answer comes back.
+      leaderNode.becomeFollower(null, null);
+      followerNode.becomeFollower('L', leaderServer.url);
+      const refused = await fetch(`${followerServer.url}/admin/snapshot`);
+      expect(refused.status).toBe(503);
+    } finally {
+      await leaderServer.close();
+      await followerServer.close();
+    }
   });
 });
 

@@ -93,6 +93,11 @@ export interface ConfluxNodeApi {
    * bytes, captured synchronously (later applies do not show). Call after a read barrier for a
    * linearizable backup. Optional: test doubles without a store leave it out (501).
    */
+  /**
+   * Resolves once this node has applied `index`; NotReadyError after `timeoutMs`. With a read
+   * index from the leader, this makes a follower's local read linearizable (backups).
+   */
+  waitApplied?(index: number, timeoutMs: number): Promise<void>;
   openBackup?(consistency: BackupHeader['consistency']): { header: BackupHeader; chunks: AsyncIterable<Uint8Array> };
 
   /** `/healthz`: the process and its storage work. */

@@ -17,6 +17,7 @@ import {
   NoLeaderError,
   NotCaughtUpError,
   NotLeaderError,
+  NotReadyError,
   UnknownMemberError,
 } from './errors.js';
 import type { ConfluxNodeApi, MembersView, NewMember, NodeStatus, ProposeOptions } from './node-api.js';
@@ -185,6 +186,19 @@ export class ConfluxNode implements ConfluxNodeApi {
   async snapshotNow(): Promise<{ index: number; term: number }> {
     const meta = await this.o.driver.snapshotNow();
     return { index: meta.index, term: meta.term };
+  }
+
+  async waitApplied(index: number, timeoutMs: number): Promise<void> {
+    if (this.store.appliedIndex() >= index) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new NotReadyError(`this node has applied ${this.store.appliedIndex()} of ${index} entries after ${timeoutMs} ms; retry, or ask another node`)), timeoutMs);
+    });
+    try {
+      await Promise.race([this.o.driver.waitApplied(index), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   openBackup(consistency: BackupHeader['consistency']): { header: BackupHeader; chunks: AsyncIterable<Uint8Array> } {

@@ -4,7 +4,7 @@ import type { Request, Response, Router } from 'express';
 import { NotLeaderError } from '../errors.js';
 import type { NewMember } from '../node-api.js';
 import { audit } from './audit.js';
-import { serveBackup } from './backup-route.js';
+import { serveBackup, serveReadIndex } from './backup-route.js';
 import { readJsonObject } from './body.js';
 import { badRequest } from './errors.js';
 import type { LeaderRouter } from './forward.js';
@@ -30,6 +30,7 @@ export function mountAdminApi(router: Router, ctx: AppContext, leader: LeaderRou
   mountRoute(router, '/admin/members/:id', '/admin/members/{id}', { DELETE: (req, res) => api.remove(req, res) });
   mountRoute(router, '/admin/leader/transfer', '/admin/leader/transfer', { POST: (req, res) => api.transfer(req, res) });
   mountRoute(router, '/admin/bootstrap', '/admin/bootstrap', { POST: (req, res) => api.bootstrap(req, res) });
+  mountRoute(router, '/admin/read-index', '/admin/read-index', { GET: (req, res) => serveReadIndex(ctx, leader, req, res) });
   mountRoute(router, '/admin/snapshot', '/admin/snapshot', {
     GET: (req, res) => serveBackup(ctx, leader, req, res),
     POST: (req, res) => api.snapshot(req, res),

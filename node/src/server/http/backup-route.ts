@@ -1,10 +1,13 @@
 // `GET /admin/snapshot`: streams a backup file (format in store/backup-format.ts) of the store.
 //
 // Consistency: by default the backup is linearizable, like a read: on the leader after a read
-// barrier (ReadIndex), so it holds every write acknowledged before the request; a follower
-// forwards the request to the leader the way it forwards linearizable reads, and the leader's
-// answer streams through. `?consistency=serializable` takes this node's applied state without
-// asking anyone: the way to back up a survivor that lost its quorum, before --force-new-cluster.
+// barrier (ReadIndex), so it holds every write acknowledged before the request. A follower serves
+// it from its own state, so that a big backup does not load the leader: it asks the leader for a
+// read index (`GET /admin/read-index`: the leader passes a barrier and names its applied index),
+// waits until it has applied that far, and captures its image there. Without a known leader URL it
+// forwards the request like a linearizable read. `?consistency=serializable` takes this node's
+// applied state without asking anyone: the way to back up a survivor that lost its quorum, before
+// --force-new-cluster.
 //
 // The image is captured synchronously at one applied index (KvStore.image), then streamed with
 // backpressure: memory stays at a frame (64 KiB) plus the socket's buffer, whatever the store's
@@ -18,6 +21,9 @@ import type { LeaderRouter } from './forward.js';
 import { queryConsistency } from './params.js';
 import type { AppContext } from './types.js';
 
+/** How long a follower may take to apply up to the leader's read index before it answers 503. */
+const FOLLOWER_CATCH_UP_MS = 10_000;
+
 export async function serveBackup(ctx: AppContext, leader: LeaderRouter, req: Request, res: Response): Promise<void> {
   const consistency = queryConsistency(req);
   await ctx.authorize(req, { kind: 'admin' });
@@ -26,9 +32,29 @@ export async function serveBackup(ctx: AppContext, leader: LeaderRouter, req: Re
     await stream(ctx, req, res, 'serializable');
     return;
   }
+  if (!ctx.node.isLeader() && ctx.node.waitApplied !== undefined) {
+    const index = await leader.leaderReadIndex(req);
+    if (index !== null) {
+      await ctx.node.waitApplied(index, FOLLOWER_CATCH_UP_MS);
+      await stream(ctx, req, res, 'linearizable');
+      return;
+    }
+  }
   await leader.run(req, res, { kind: 'read' }, async () => {
     await ctx.node.readBarrier();
     await stream(ctx, req, res, 'linearizable');
+  });
+}
+
+/**
+ * `GET /admin/read-index` (admin): a read barrier on the leader (followers forward), answering
+ * `{index}`: the leader's applied index, which holds every write acknowledged before the call.
+ */
+export async function serveReadIndex(ctx: AppContext, leader: LeaderRouter, req: Request, res: Response): Promise<void> {
+  await ctx.authorize(req, { kind: 'admin' });
+  await leader.run(req, res, { kind: 'read' }, async () => {
+    await ctx.node.readBarrier();
+    res.json({ index: ctx.node.status().appliedIndex });
   });
 }
 

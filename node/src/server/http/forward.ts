@@ -154,6 +154,41 @@ export class Forwarder {
     });
   }
 
+  /**
+   * A small GET of this node's own to the leader's client port (not a forwarded client request),
+   * answered as status and parsed JSON body. Rejects when the leader cannot be reached, times out
+   * or does not answer JSON.
+   */
+  getJson(leaderURL: string, path: string, headers: http.OutgoingHttpHeaders): Promise<{ status: number; body: unknown }> {
+    const url = new URL(path, leaderURL);
+    return new Promise((resolve, reject) => {
+      const request = (url.protocol === 'https:' ? https : http).request({
+        protocol: url.protocol,
+        hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: url.port,
+        path: url.pathname + url.search,
+        method: 'GET',
+        headers: { ...headers, [FORWARDED_BY_HEADER.toLowerCase()]: this.selfId },
+        agent: url.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+      });
+      request.setTimeout(this.timeoutMs, () => request.destroy(new ForwardTimeoutError()));
+      request.on('error', (err) => reject(new Error(err instanceof ForwardTimeoutError ? 'timed out' : describe(err))));
+      request.on('response', (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (c: Buffer) => chunks.push(c));
+        answer.on('error', (err) => reject(err));
+        answer.on('end', () => {
+          try {
+            resolve({ status: answer.statusCode ?? 502, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown });
+          } catch {
+            reject(new Error(`the leader answered ${answer.statusCode ?? '?'} without a JSON body`));
+          }
+        });
+      });
+      request.end();
+    });
+  }
+
   close(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
@@ -232,6 +267,31 @@ export class LeaderRouter {
       // so that the retries do not starve the event loop (Raft ticks, fsyncs, other requests).
       if (leader !== this.node.id) await new Promise((r) => setTimeout(r, Math.min(LEADER_URL_RETRY_MS, remaining)));
     }
+  }
+
+  /**
+   * ReadIndex for this follower (`GET /admin/read-index` on the leader, with the caller's
+   * credentials): the leader passes a read barrier and names its applied index; once this node has
+   * applied that far, its state holds every write acknowledged before the call. Null when no
+   * leader's client URL is known; throws the leader's refusal, or 503 when it cannot be asked.
+   */
+  async leaderReadIndex(req: IncomingMessage): Promise<number | null> {
+    const url = this.node.leaderClientURL();
+    if (url === null) return null;
+    const headers: http.OutgoingHttpHeaders = { accept: 'application/json' };
+    const auth = headerOf(req, 'authorization');
+    if (auth !== undefined) headers.authorization = auth;
+    let answer: { status: number; body: unknown };
+    try {
+      answer = await this.forwarder.getJson(url, '/admin/read-index', headers);
+    } catch (err) {
+      throw noLeader(`the leader at ${url} could not be asked for a read index (${err instanceof Error ? err.message : String(err)})`, this.options.retryAfterSeconds);
+    }
+    const body = answer.body as { index?: unknown; error?: { code?: unknown; message?: unknown } };
+    if (answer.status === 200 && typeof body.index === 'number' && Number.isSafeInteger(body.index)) return body.index;
+    const code = typeof body.error?.code === 'string' ? body.error.code : 'no_leader';
+    const message = typeof body.error?.message === 'string' ? body.error.message : `the leader answered ${answer.status}`;
+    throw new HttpError(answer.status >= 400 ? answer.status : 502, code, `read index from the leader: ${message}`);
   }
 
   private noLeaderError(): Error {
