@@ -10,6 +10,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseArgs } from '../../node/src/cli/args.js';
 import { run } from '../../node/src/cli/conflux.js';
+import { parseClientTokens, tokenAuthorizer } from '../../node/src/server/auth.js';
 import { parseNodeFlags, UsageError as NodeUsageError } from '../../node/src/cli/node-flags.js';
 import { backupHeaderOf, BackupVerifier, encodeBackup, type BackupHeader } from '../../node/src/store/backup-format.js';
 import { encodeCommand } from '../../node/src/store/index.js';
@@ -183,6 +184,33 @@ describe('conflux snapshot save and status', () => {
     expect(v.end().header.revision).toBe(50);
     expect(t.node.readBarriers).toBe(before + 1);
     expect(t.logger.lines.some((l) => l.message === 'audit' && (l.meta as { action?: string }).action === 'backup')).toBe(true);
+  });
+});
+
+describe('backups need the admin token when auth is on', () => {
+  it('401 without a token, 403 with a client token, 200 with the admin token (route and CLI)', async () => {
+    const node = new BackupNode();
+    node.applyNow({ type: 'put', key: 'a', value: new TextEncoder().encode('1'), contentType: 'text/plain' });
+    const authorize = tokenAuthorizer({ clientGrants: parseClientTokens('reader read *\nwriter readwrite *'), adminToken: 'root-token' });
+    const server = await startServer({ node, authorize });
+    try {
+      expect((await fetch(`${server.url}/admin/snapshot`)).status).toBe(401);
+      expect((await fetch(`${server.url}/admin/snapshot`, { headers: { authorization: 'Bearer writer' } })).status).toBe(403);
+      expect((await fetch(`${server.url}/admin/read-index`, { headers: { authorization: 'Bearer reader' } })).status).toBe(403);
+      const ok = await fetch(`${server.url}/admin/snapshot?consistency=serializable`, { headers: { authorization: 'Bearer root-token' } });
+      expect(ok.status).toBe(200);
+      await ok.arrayBuffer();
+      const file = path.join(dir, 'auth.bak');
+      const denied = await conflux(['snapshot', 'save', file, '--token', 'reader'], server.url);
+      expect(denied.code).toBe(1);
+      expect(denied.stderr).toContain('forbidden');
+      expect(existsSync(file)).toBe(false);
+      const saved = await conflux(['snapshot', 'save', file, '--token', 'root-token', '-o', 'json'], server.url);
+      expect(saved.code, saved.stderr).toBe(0);
+      expect(JSON.parse(saved.stdout)).toMatchObject({ revision: 1, keys: 1 });
+    } finally {
+      await server.close();
+    }
   });
 });
 
