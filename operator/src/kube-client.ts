@@ -6,6 +6,7 @@
 import {
   ApiException,
   AppsV1Api,
+  BatchV1Api,
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -78,6 +79,7 @@ function leaseFromWire(lease: V1Lease): V1Lease {
 export class ClientNodeKube implements Kube {
   private readonly core: CoreV1Api;
   private readonly apps: AppsV1Api;
+  private readonly batch: BatchV1Api;
   private readonly policy: PolicyV1Api;
   private readonly coordination: CoordinationV1Api;
   private readonly custom: CustomObjectsApi;
@@ -86,10 +88,11 @@ export class ClientNodeKube implements Kube {
   constructor(kc: KubeConfig) {
     this.core = kc.makeApiClient(CoreV1Api);
     this.apps = kc.makeApiClient(AppsV1Api);
+    this.batch = kc.makeApiClient(BatchV1Api);
     this.policy = kc.makeApiClient(PolicyV1Api);
     this.coordination = kc.makeApiClient(CoordinationV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
-    const { core, apps, policy, coordination, custom } = this;
+    const { core, apps, batch, policy, coordination, custom } = this;
     const cr = { group: GROUP, version: VERSION, plural: PLURAL };
     this.ops = {
       Secret: {
@@ -115,6 +118,26 @@ export class ClientNodeKube implements Kube {
         create: (namespace, body) => apps.createNamespacedStatefulSet({ namespace, body }),
         patch: (namespace, name, body, o) => apps.patchNamespacedStatefulSet({ namespace, name, body }, o),
         delete: (namespace, name, uid) => apps.deleteNamespacedStatefulSet({ namespace, name, ...preconditions(uid) }),
+      },
+      CronJob: {
+        read: (namespace, name) => batch.readNamespacedCronJob({ namespace, name }),
+        create: (namespace, body) => batch.createNamespacedCronJob({ namespace, body }),
+        patch: (namespace, name, body, o) => batch.patchNamespacedCronJob({ namespace, name, body }, o),
+        delete: (namespace, name, uid) => batch.deleteNamespacedCronJob({ namespace, name, ...preconditions(uid) }),
+      },
+      Job: {
+        read: (namespace, name) => batch.readNamespacedJob({ namespace, name }),
+        create: (namespace, body) => batch.createNamespacedJob({ namespace, body }),
+        patch: (namespace, name, body, o) => batch.patchNamespacedJob({ namespace, name, body }, o),
+        // Background propagation: the Job's pods go too (the API's default for Jobs orphans them).
+        delete: (namespace, name, uid) =>
+          batch.deleteNamespacedJob({ namespace, name, propagationPolicy: 'Background', ...preconditions(uid) }),
+      },
+      PersistentVolumeClaim: {
+        read: (namespace, name) => core.readNamespacedPersistentVolumeClaim({ namespace, name }),
+        create: (namespace, body) => core.createNamespacedPersistentVolumeClaim({ namespace, body }),
+        patch: (namespace, name, body, o) => core.patchNamespacedPersistentVolumeClaim({ namespace, name, body }, o),
+        delete: (namespace, name, uid) => core.deleteNamespacedPersistentVolumeClaim({ namespace, name, ...preconditions(uid) }),
       },
       PodDisruptionBudget: {
         read: (namespace, name) => policy.readNamespacedPodDisruptionBudget({ namespace, name }),
@@ -150,6 +173,10 @@ export class ClientNodeKube implements Kube {
     const sel = labelSelector !== undefined ? { labelSelector } : {};
     if (kind === 'Pod') {
       const list = await call(() => (namespace === undefined ? this.core.listPodForAllNamespaces(sel) : this.core.listNamespacedPod({ namespace, ...sel })));
+      return list.items as KindMap[K][];
+    }
+    if (kind === 'Job') {
+      const list = await call(() => (namespace === undefined ? this.batch.listJobForAllNamespaces(sel) : this.batch.listNamespacedJob({ namespace, ...sel })));
       return list.items as KindMap[K][];
     }
     const cr = { group: GROUP, version: VERSION, plural: PLURAL, ...sel };

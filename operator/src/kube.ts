@@ -1,7 +1,18 @@
 // The few Kubernetes calls the operator makes, as a small interface: kube-client.ts implements it
 // on @kubernetes/client-node, test/operator/fake-kube.ts in memory for the unit tests. Reconcile
 // code depends on this file only, never on the client library's API classes.
-import type { CoreV1Event, V1Lease, V1Pod, V1PodDisruptionBudget, V1Secret, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import type {
+  CoreV1Event,
+  V1CronJob,
+  V1Job,
+  V1Lease,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1PodDisruptionBudget,
+  V1Secret,
+  V1Service,
+  V1StatefulSet,
+} from '@kubernetes/client-node';
 import type { ConfluxCluster, ConfluxClusterStatus } from './api/types.js';
 
 export interface KindMap {
@@ -12,11 +23,14 @@ export interface KindMap {
   Pod: V1Pod;
   Lease: V1Lease;
   ConfluxCluster: ConfluxCluster;
+  CronJob: V1CronJob;
+  Job: V1Job;
+  PersistentVolumeClaim: V1PersistentVolumeClaim;
 }
 export type Kind = keyof KindMap;
 /** Kinds the operator creates and owns (owner reference to the ConfluxCluster). */
-export type OwnedKind = 'Secret' | 'Service' | 'StatefulSet' | 'PodDisruptionBudget';
-export type ListableKind = 'Pod' | 'ConfluxCluster';
+export type OwnedKind = 'Secret' | 'Service' | 'StatefulSet' | 'PodDisruptionBudget' | 'CronJob' | 'Job';
+export type ListableKind = 'Pod' | 'ConfluxCluster' | 'Job';
 
 export type JsonPatchOp =
   | { op: 'add' | 'replace' | 'test'; path: string; value: unknown }

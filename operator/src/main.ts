@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   AppsV1Api,
+  BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
   makeInformer,
@@ -188,10 +189,11 @@ export async function startOperator(config: OperatorConfig, deps: OperatorDeps):
   };
 }
 
-/** Informers on client-node for ConfluxClusters and the StatefulSets and pods they own. */
+/** Informers on client-node for ConfluxClusters and the StatefulSets, pods and Jobs (backup, restore) they own. */
 export function clientNodeWatches(kc: KubeConfig, namespace: string | undefined): WatchSource[] {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
+  const batch = kc.makeApiClient(BatchV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const nsPath = namespace === undefined ? '' : `/namespaces/${namespace}`;
   const byInstance = (obj: KubernetesObject): ClusterRef | null => {
@@ -237,6 +239,21 @@ export function clientNodeWatches(kc: KubeConfig, namespace: string | undefined)
           `/api/v1${nsPath}/pods`,
           () => (namespace === undefined ? core.listPodForAllNamespaces({ labelSelector: podSelector }) : core.listNamespacedPod({ namespace, labelSelector: podSelector })),
           podSelector,
+        ),
+      toRef: byInstance,
+    },
+    {
+      // A backup or restore Job that finishes changes the status (and a restore lets pods start).
+      name: 'jobs',
+      make: () =>
+        makeInformer<KubernetesObject>(
+          kc,
+          `/apis/batch/v1${nsPath}/jobs`,
+          () =>
+            namespace === undefined
+              ? batch.listJobForAllNamespaces({ labelSelector: stsSelector })
+              : batch.listNamespacedJob({ namespace, labelSelector: stsSelector }),
+          stsSelector,
         ),
       toRef: byInstance,
     },

@@ -83,7 +83,7 @@ describe('the CRD', () => {
   it('lists exactly the spec fields of the TypeScript type', () => {
     // The compiler checks this (SchemaOf<ConfluxClusterSpec>); this states it for a reader.
     const fields: (keyof ConfluxClusterSpec)[] = [
-      'replicas', 'image', 'imagePullPolicy', 'storage', 'resources', 'auth', 'raft', 'logLevel', 'maxValueBytes', 'podTemplate',
+      'replicas', 'image', 'imagePullPolicy', 'storage', 'resources', 'auth', 'raft', 'logLevel', 'maxValueBytes', 'podTemplate', 'backup', 'restore',
     ];
     expect(Object.keys(specProps()).sort()).toEqual(fields.sort());
   });

@@ -42,14 +42,21 @@ function check(schema: JSONSchemaProps, value: unknown, path = ''): string[] {
 }
 
 const schema = buildCrd().spec.versions[0]!.schema.openAPIV3Schema;
-const example = () => loadYaml<ConfluxCluster>(readFileSync('operator/examples/confluxcluster.yaml', 'utf8'));
+const load = (file: string) => loadYaml<ConfluxCluster>(readFileSync(file, 'utf8'));
 
-describe('operator/examples/confluxcluster.yaml', () => {
-  it('is valid against the CRD schema', () => {
-    const raw = JSON.parse(JSON.stringify(example())) as Record<string, unknown>;
-    expect(raw).toMatchObject({ apiVersion: 'conflux.io/v1alpha1', kind: 'ConfluxCluster' });
-    expect(check(schema.properties!.spec!, raw.spec, 'spec')).toEqual([]);
-    expect(validateSpec(resolveSpec(example().spec))).toEqual([]);
+describe('operator/examples/confluxcluster*.yaml', () => {
+  for (const file of ['operator/examples/confluxcluster.yaml', 'operator/examples/confluxcluster-backup.yaml', 'operator/examples/confluxcluster-restore.yaml']) {
+    it(`${file} is valid against the CRD schema`, () => {
+      const raw = JSON.parse(JSON.stringify(load(file))) as Record<string, unknown>;
+      expect(raw).toMatchObject({ apiVersion: 'conflux.io/v1alpha1', kind: 'ConfluxCluster' });
+      expect(check(schema.properties!.spec!, raw.spec, 'spec')).toEqual([]);
+      expect(validateSpec(resolveSpec(load(file).spec))).toEqual([]);
+    });
+  }
+
+  it('the backup and restore examples use what they document', () => {
+    expect(load('operator/examples/confluxcluster-backup.yaml').spec.backup).toMatchObject({ schedule: '0 3 * * *', retain: 7 });
+    expect(load('operator/examples/confluxcluster-restore.yaml').spec.restore).toMatchObject({ volumeClaimName: 'demo-backups' });
   });
 
   it('the validator catches what the API server would refuse (so the check above can fail)', () => {
@@ -64,6 +71,12 @@ describe('operator/examples/confluxcluster.yaml', () => {
       'spec.resources.requests.cpu: not an int or string',
       'spec.raft.leaseReads: not a boolean',
       'spec.podTemplate.spec.tolerations: not an array',
+    ]);
+    expect(check(spec, { image: 'x', backup: { schedule: 'daily', retain: 0 }, restore: { file: 'a/b' } }, 'spec').map((p) => p.split(':')[0])).toEqual([
+      'spec.backup.schedule',
+      'spec.backup.retain',
+      'spec.restore.volumeClaimName',
+      'spec.restore.file',
     ]);
   });
 });
@@ -84,6 +97,9 @@ describe('operator/examples/rbac.yaml', () => {
       ['policy', 'poddisruptionbudgets', ['get', 'create', 'patch']],
       ['', 'events', ['create']],
       ['coordination.k8s.io', 'leases', ['get', 'create', 'update']],
+      ['batch', 'cronjobs', ['get', 'create', 'patch', 'delete']],
+      ['batch', 'jobs', ['get', 'list', 'watch', 'create']],
+      ['', 'persistentvolumeclaims', ['get', 'create']],
     ];
     for (const [g, r, verbs] of needed) for (const v of verbs) expect(can(g, r, v), `${v} ${g}/${r}`).toBe(true);
   });

@@ -188,7 +188,7 @@ describe('ClientNodeKube', () => {
 });
 
 describe('clientNodeWatches', () => {
-  it('watches ConfluxClusters, and the StatefulSets and pods of the operator by label', async () => {
+  it('watches ConfluxClusters, and the StatefulSets, pods and Jobs of the operator by label', async () => {
     const { clientNodeWatches } = await import('../../operator/src/main.js');
     const kc = new KubeConfig();
     kc.loadFromOptions({
@@ -199,7 +199,7 @@ describe('clientNodeWatches', () => {
     });
     for (const namespace of ['ns', undefined]) {
       const sources = clientNodeWatches(kc, namespace);
-      expect(sources.map((s) => s.name)).toEqual(['confluxclusters', 'statefulsets', 'pods']);
+      expect(sources.map((s) => s.name)).toEqual(['confluxclusters', 'statefulsets', 'pods', 'jobs']);
       const [clusters, sts, pods] = sources as [(typeof sources)[0], (typeof sources)[0], (typeof sources)[0]];
       expect(clusters.toRef({ metadata: { name: 'demo', namespace: 'ns' } })).toEqual({ namespace: 'ns', name: 'demo' });
       expect(clusters.toRef({ metadata: {} })).toBeNull();
@@ -222,6 +222,7 @@ describe('clientNodeWatches', () => {
         `/apis/conflux.io/v1alpha1${prefix}/confluxclusters`,
         `/apis/apps/v1${prefix}/statefulsets?labelSelector=app.kubernetes.io/managed-by=conflux-operator`,
         `/api/v1${prefix}/pods?labelSelector=app.kubernetes.io/name=conflux,app.kubernetes.io/component=node`,
+        `/apis/batch/v1${prefix}/jobs?labelSelector=app.kubernetes.io/managed-by=conflux-operator`,
       ]);
     }
   });

@@ -4,9 +4,13 @@
 // @kubernetes/client-node's model names (`_default`), so they are typed by JSONSchemaProps below.
 import {
   API_VERSION,
+  BACKUP_FILE_PATTERN,
+  BACKUP_RETAIN,
+  BACKUP_SIZE_DEFAULT,
   CATEGORIES,
   CONDITION_STATUSES,
   CONDITION_TYPES,
+  CRON_PATTERN,
   ELECTION_TICKS_NODE_DEFAULT,
   GROUP,
   IMAGE_PULL_POLICIES,
@@ -19,6 +23,7 @@ import {
   NAME,
   PHASES,
   PLURAL,
+  PVC_NAME,
   PVC_RETENTION_DEFAULT,
   PVC_RETENTION_POLICIES,
   QUANTITY_PATTERN,
@@ -29,11 +34,15 @@ import {
   STORAGE_SIZE_DEFAULT,
   VERSION,
   type AuthSpec,
+  type BackupSpec,
+  type BackupStatus,
   type ConfluxClusterSpec,
   type ConfluxClusterStatus,
   type MemberStatus,
   type PodTemplateOverrides,
   type RaftSpec,
+  type RestoreSpec,
+  type RestoreStatus,
   type StorageSpec,
 } from './types.js';
 
@@ -165,6 +174,22 @@ const podTemplateSchema: SchemaOf<PodTemplateOverrides> = {
   spec: { type: 'object', description: 'Pod fields a user may set.', properties: podTemplateSpecSchema },
 };
 
+const pvcName = (description: string): JSONSchemaProps => str(description, { minLength: 1, maxLength: PVC_NAME.maxLength, pattern: PVC_NAME.pattern });
+
+const backupSchema: SchemaOf<BackupSpec> = {
+  schedule: str('Cron schedule of the backups (5 fields: minute hour day-of-month month day-of-week, or @daily...), in UTC.', { pattern: CRON_PATTERN }),
+  volumeClaimName: pvcName('An existing PVC the backups are written to; the operator creates <name>-backups when absent.'),
+  size: str(`Size of the PVC the operator creates (default ${BACKUP_SIZE_DEFAULT}).`, { pattern: QUANTITY_PATTERN }),
+  storageClassName: str('Storage class of the PVC the operator creates (the cluster default when absent).', { minLength: 1 }),
+  retain: int('Backups kept on the volume (the newest).', { default: BACKUP_RETAIN.default, minimum: BACKUP_RETAIN.minimum, maximum: BACKUP_RETAIN.maximum }),
+  suspend: { type: 'boolean', description: 'Schedule no new backups (existing files stay).' },
+};
+
+const restoreSchema: SchemaOf<RestoreSpec> = {
+  volumeClaimName: pvcName('PVC holding the backup file.'),
+  file: str('Backup file name on that volume (no directories).', { pattern: BACKUP_FILE_PATTERN, maxLength: 253 }),
+};
+
 const specSchema: SchemaOf<ConfluxClusterSpec> = {
   replicas: int('Number of voters. Changed one member at a time through the Raft leader.', {
     default: REPLICAS.default,
@@ -208,6 +233,34 @@ const specSchema: SchemaOf<ConfluxClusterSpec> = {
   logLevel: str('Log level of the nodes.', { enum: LOG_LEVELS, default: LOG_LEVEL_DEFAULT }),
   maxValueBytes: int('Largest value a node accepts, in bytes (node default 1 MiB).', MAX_VALUE_BYTES),
   podTemplate: { type: 'object', description: 'Overrides merged into the pods the operator builds.', properties: podTemplateSchema },
+  backup: {
+    type: 'object',
+    description: 'Scheduled backups: a CronJob runs `conflux snapshot save` and keeps the newest `retain` files on a volume.',
+    required: ['schedule'],
+    properties: backupSchema,
+  },
+  restore: {
+    type: 'object',
+    description: 'Create this cluster from a backup file (pod 0 starts from it, the others join). Set at creation only.',
+    required: ['volumeClaimName', 'file'],
+    properties: restoreSchema,
+  },
+};
+
+const backupStatusSchema: SchemaOf<BackupStatus> = {
+  lastSuccessfulTime: str('Completion time of the newest successful backup.', { format: 'date-time' }),
+  lastFile: str('File of the newest successful backup, on the backup volume.'),
+  lastJob: str('Job of the newest successful backup.'),
+  lastFailedTime: str('When the newest failed backup failed (only while it is newer than the last success).', { format: 'date-time' }),
+  lastFailedJob: str('Job of the newest failed backup.'),
+  lastError: str('Why it failed.'),
+};
+
+const restoreStatusSchema: SchemaOf<RestoreStatus> = {
+  volumeClaimName: str('PVC the backup was read from.'),
+  file: str('Backup file restored.'),
+  copiedTime: str('When the file was copied to the volume of pod 0.', { format: 'date-time' }),
+  restoredTime: str('When pod 0 answered with the restored data.', { format: 'date-time' }),
 };
 
 const conditionSchema: JSONSchemaProps = {
@@ -249,6 +302,8 @@ const statusSchema: SchemaOf<ConfluxClusterStatus> = {
     'x-kubernetes-list-type': 'map',
     'x-kubernetes-list-map-keys': ['type'],
   },
+  backup: { type: 'object', description: 'The scheduled backups.', properties: backupStatusSchema },
+  restore: { type: 'object', description: 'The restore this cluster was created from.', required: ['volumeClaimName', 'file'], properties: restoreStatusSchema },
 };
 
 export const CRD_NAME = `${PLURAL}.${GROUP}`;
@@ -276,7 +331,17 @@ export function buildCrd(): CustomResourceDefinition {
                 apiVersion: { type: 'string' },
                 kind: { type: 'string' },
                 metadata: { type: 'object' },
-                spec: { type: 'object', required: ['image'], properties: specSchema },
+                spec: {
+                  type: 'object',
+                  required: ['image'],
+                  properties: specSchema,
+                  'x-kubernetes-validations': [
+                    {
+                      rule: 'has(self.restore) == has(oldSelf.restore) && (!has(self.restore) || self.restore == oldSelf.restore)',
+                      message: 'spec.restore is set when the cluster is created and cannot change',
+                    },
+                  ],
+                },
                 status: { type: 'object', properties: statusSchema },
               },
               'x-kubernetes-validations': [

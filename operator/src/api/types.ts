@@ -10,6 +10,7 @@ import type {
   V1Toleration,
   V1TopologySpreadConstraint,
 } from '@kubernetes/client-node';
+import { cronProblem } from './cron.js';
 
 export const GROUP = 'conflux.io';
 export const VERSION = 'v1alpha1';
@@ -64,6 +65,21 @@ export type RaftIntTunable = keyof typeof RAFT_INT_TUNABLES;
 /** The node's own election defaults, for the rule electionTicksMax > electionTicksMin when one is absent. */
 export const ELECTION_TICKS_NODE_DEFAULT = { min: 10, max: 20 } as const;
 
+/** Backups kept on the backup volume (the newest ones; older files of this cluster are deleted). */
+export const BACKUP_RETAIN = { default: 7, minimum: 1, maximum: 1000 } as const;
+/** Size of the backup PVC the operator creates when spec.backup.volumeClaimName is absent. */
+export const BACKUP_SIZE_DEFAULT = '1Gi';
+/**
+ * A 5-field cron schedule (minute hour day-of-month month day-of-week) or a macro, as the CronJob
+ * controller reads it. The schema checks the shape; cron.ts checks the ranges.
+ */
+export const CRON_PATTERN =
+  '^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|([0-9A-Za-z*?,/-]+)( +[0-9A-Za-z*?,/-]+){4})$';
+/** A file name on the backup volume: no directories, no leading dot. */
+export const BACKUP_FILE_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.-]*$';
+/** A DNS-1123 subdomain (PVC names). */
+export const PVC_NAME = { maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } as const;
+
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type PvcRetentionPolicy = (typeof PVC_RETENTION_POLICIES)[number];
 export type ImagePullPolicy = (typeof IMAGE_PULL_POLICIES)[number];
@@ -108,6 +124,33 @@ export interface PodTemplateOverrides {
   };
 }
 
+/**
+ * Scheduled backups: a CronJob the operator owns runs `conflux snapshot save` against the pods and
+ * keeps the newest `retain` files on a volume.
+ */
+export interface BackupSpec {
+  /** 5-field cron schedule (UTC), e.g. `0 3 * * *`. */
+  schedule: string;
+  /** An existing PVC to write backups to; when absent the operator creates `<name>-backups`. */
+  volumeClaimName?: string;
+  /** Size of the PVC the operator creates (ignored with volumeClaimName). */
+  size?: string;
+  /** Storage class of the PVC the operator creates (ignored with volumeClaimName). */
+  storageClassName?: string;
+  /** Backups kept (the newest). */
+  retain?: number;
+  /** Stops scheduling new backups (the CronJob's suspend); existing files stay. */
+  suspend?: boolean;
+}
+
+/** A new cluster started from a backup file (set at creation; immutable). */
+export interface RestoreSpec {
+  /** PVC holding the backup file (e.g. another cluster's `<name>-backups`). */
+  volumeClaimName: string;
+  /** File name on that volume, e.g. `demo-backup-29406180.cfxsnap`. */
+  file: string;
+}
+
 export interface ConfluxClusterSpec {
   /** Number of voters. Scaling changes Raft membership one member at a time. */
   replicas: number;
@@ -122,6 +165,8 @@ export interface ConfluxClusterSpec {
   /** Largest value a node accepts (`--max-value-bytes`). */
   maxValueBytes?: number;
   podTemplate?: PodTemplateOverrides;
+  backup?: BackupSpec;
+  restore?: RestoreSpec;
 }
 
 export const PHASES = ['Pending', 'Bootstrapping', 'Running', 'Scaling', 'Upgrading', 'Degraded'] as const;
@@ -150,6 +195,7 @@ export const REASONS = {
     ReplacingMember: 'a pod with a new data directory is being removed and re-added',
     RollingUpdate: 'pods are being restarted one at a time with the new template',
     WaitingForPods: 'pods are not running or not answering yet',
+    Restoring: 'the backup file is being copied to pod 0, which starts from it',
     Stable: 'the cluster matches its spec',
   },
   Degraded: {
@@ -164,6 +210,9 @@ export const REASONS = {
     ObjectConflict: 'an object with an owned name exists and is not owned by this cluster',
     ReconcileError: 'the last reconcile failed',
     InvalidSpec: 'the spec breaks a rule the schema could not check',
+    QuorumLost: 'fewer than a majority of voters answer: no leader can be elected; see docs/runbooks.md (quorum lost)',
+    BackupFailed: 'the last scheduled backup failed',
+    RestoreFailed: 'the backup file could not be copied for the restore',
   },
 } as const;
 export type Reason<T extends ConditionType> = keyof (typeof REASONS)[T] & string;
@@ -185,6 +234,26 @@ export interface MemberStatus {
   healthy: boolean;
 }
 
+export interface BackupStatus {
+  /** Completion time (RFC 3339) and file of the newest successful backup Job. */
+  lastSuccessfulTime?: string;
+  lastFile?: string;
+  lastJob?: string;
+  /** The newest failed backup Job, when it is newer than the last success (cleared by a success). */
+  lastFailedTime?: string;
+  lastFailedJob?: string;
+  lastError?: string;
+}
+
+export interface RestoreStatus {
+  volumeClaimName: string;
+  file: string;
+  /** When the file was copied to pod 0's volume. */
+  copiedTime?: string;
+  /** When pod 0 answered with the restored cluster (its new cluster id is status.clusterId). */
+  restoredTime?: string;
+}
+
 export interface ConfluxClusterStatus {
   phase?: Phase;
   /** Set once at bootstrap (or adopted from the pods' data); never changes afterwards. */
@@ -198,6 +267,8 @@ export interface ConfluxClusterStatus {
   selector?: string;
   observedGeneration?: number;
   conditions?: Condition[];
+  backup?: BackupStatus;
+  restore?: RestoreStatus;
 }
 
 export interface ConfluxCluster {
@@ -215,6 +286,7 @@ export interface ResolvedSpec extends ConfluxClusterSpec {
   raft: RaftSpec;
   logLevel: LogLevel;
   podTemplate: PodTemplateOverrides;
+  backup?: BackupSpec & { retain: number };
 }
 
 /**
@@ -222,7 +294,7 @@ export interface ResolvedSpec extends ConfluxClusterSpec {
  * default existed, and the tests' fake API server, do not have them.
  */
 export function resolveSpec(spec: Partial<ConfluxClusterSpec> | undefined): ResolvedSpec {
-  const s = spec ?? {};
+  const { backup, ...s } = spec ?? {};
   return {
     ...s,
     replicas: s.replicas ?? REPLICAS.default,
@@ -239,6 +311,7 @@ export function resolveSpec(spec: Partial<ConfluxClusterSpec> | undefined): Reso
     raft: s.raft ?? {},
     logLevel: s.logLevel ?? LOG_LEVEL_DEFAULT,
     podTemplate: s.podTemplate ?? {},
+    ...(backup !== undefined ? { backup: { ...backup, retain: backup.retain ?? BACKUP_RETAIN.default } } : {}),
   };
 }
 
@@ -258,5 +331,20 @@ export function validateSpec(spec: ResolvedSpec): string[] {
   if (!new RegExp(QUANTITY_PATTERN).test(spec.storage.size)) problems.push(`spec.storage.size ${JSON.stringify(spec.storage.size)} is not a quantity`);
   const { electionTicksMin: min, electionTicksMax: max } = spec.raft;
   if ((min ?? ELECTION_TICKS_NODE_DEFAULT.min) >= (max ?? ELECTION_TICKS_NODE_DEFAULT.max)) problems.push('spec.raft.electionTicksMax must be above spec.raft.electionTicksMin');
+  if (spec.backup !== undefined) {
+    const b = spec.backup;
+    const cron = cronProblem(typeof b.schedule === 'string' ? b.schedule : '');
+    if (cron !== null) problems.push(`spec.backup.schedule: ${cron}`);
+    if (!Number.isInteger(b.retain) || b.retain < BACKUP_RETAIN.minimum || b.retain > BACKUP_RETAIN.maximum) {
+      problems.push(`spec.backup.retain must be an integer from ${BACKUP_RETAIN.minimum} to ${BACKUP_RETAIN.maximum}`);
+    }
+    if (b.volumeClaimName !== undefined && !new RegExp(PVC_NAME.pattern).test(b.volumeClaimName)) problems.push(`spec.backup.volumeClaimName ${JSON.stringify(b.volumeClaimName)} is not a PVC name`);
+    if (b.size !== undefined && !new RegExp(QUANTITY_PATTERN).test(b.size)) problems.push(`spec.backup.size ${JSON.stringify(b.size)} is not a quantity`);
+  }
+  if (spec.restore !== undefined) {
+    const r = spec.restore;
+    if (typeof r.volumeClaimName !== 'string' || !new RegExp(PVC_NAME.pattern).test(r.volumeClaimName)) problems.push('spec.restore.volumeClaimName must be a PVC name');
+    if (typeof r.file !== 'string' || !new RegExp(BACKUP_FILE_PATTERN).test(r.file)) problems.push('spec.restore.file must be a file name on that volume (no directories)');
+  }
   return problems;
 }

@@ -42,6 +42,8 @@ export interface PlanInput {
   statefulSetReplicas: number;
   /** Recorded in status (or learned this pass); undefined for a new cluster. */
   clusterId: string | undefined;
+  /** spec.restore: pod 0 starts from a backup; an empty cluster is never bootstrapped instead. */
+  restoring?: boolean;
   observed: Observed;
   /** The URLs a pod advertises (names.ts memberURLs). */
   urlsOf(pod: string): { peerURL: string; clientURL: string };
@@ -72,6 +74,10 @@ export function planMembership(input: PlanInput): MembershipPlan {
       return plan({ kind: 'degraded', reason: 'NoLeader', message: `pods hold data of cluster ${reported[0]} but no leader answers` });
     }
     const pod0 = observed.pods.find((p) => p.ordinal === 0);
+    if (input.restoring === true) {
+      const how = pod0?.status === undefined ? `to answer${pod0?.error ? ` (${pod0.error})` : ''}` : `(it answers as ${pod0.status.role} without data: did it start from the file? see its log)`;
+      return plan({ kind: 'wait', reason: 'Restoring', message: `waiting for pod ${input.cluster.metadata.name}-0 to start from the backup ${how}` });
+    }
     if (pod0 === undefined || pod0.status === undefined || pod0.terminating) {
       return plan({ kind: 'wait', reason: 'Creating', message: `waiting for pod ${input.cluster.metadata.name}-0 to answer${pod0?.error ? ` (${pod0.error})` : ''}` });
     }

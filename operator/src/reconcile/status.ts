@@ -3,6 +3,7 @@
 // lastTransitionTime changes only when its status changes.
 import {
   REASONS,
+  type BackupStatus,
   type Condition,
   type ConditionStatus,
   type ConditionType,
@@ -58,6 +59,8 @@ export function computeStatus(state: ReconcileState, nowIso: string): ConfluxClu
   if (problems.length > 0) set('Degraded', 'True', problems[0]!.reason, problems.map((p) => p.message).join('; '));
   else if (obs !== undefined && clusterId !== undefined && leader === null) set('Degraded', 'True', 'NoLeader', REASONS.Degraded.NoLeader);
   else if (unhealthy.length > 0) set('Degraded', 'True', 'MembersUnhealthy', `voters not healthy: ${unhealthy.join(', ')}`);
+  // A failed backup last: the cluster may serve fine, but someone must look at it.
+  else if (state.backupFailure !== undefined) set('Degraded', 'True', state.backupFailure.reason, state.backupFailure.message);
   else if (obs !== undefined) set('Degraded', 'False', 'AsExpected', REASONS.Degraded.AsExpected);
 
   // Progressing: work found this pass; Stable once a whole pass found none.
@@ -88,6 +91,10 @@ export function computeStatus(state: ReconcileState, nowIso: string): ConfluxClu
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     conditions: merged,
   };
+  const backup = state.backup ?? previous.backup;
+  if (backup !== undefined && Object.keys(backup).length > 0) status.backup = backup;
+  const restore = state.restore ?? previous.restore;
+  if (restore !== undefined) status.restore = restore;
   return status;
 }
 
@@ -103,6 +110,15 @@ function phaseOf(clusterId: string | undefined, pods: number, conditions: Condit
   }
   return 'Running';
 }
+
+const BACKUP_FIELDS_NULL: Record<keyof BackupStatus, null> = {
+  lastSuccessfulTime: null,
+  lastFile: null,
+  lastJob: null,
+  lastFailedTime: null,
+  lastFailedJob: null,
+  lastError: null,
+};
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -120,6 +136,12 @@ export function statusPatch(after: ConfluxClusterStatus): Record<string, unknown
     'selector',
     'observedGeneration',
     'conditions',
+    'backup',
+    'restore',
   ];
-  return Object.fromEntries(keys.map((k) => [k, after[k] ?? null]));
+  const patch: Record<string, unknown> = Object.fromEntries(keys.map((k) => [k, after[k] ?? null]));
+  // A merge patch keeps nested fields it does not name: name the cleared ones (a failure that a
+  // later success made stale) as null.
+  if (after.backup !== undefined) patch.backup = { ...BACKUP_FIELDS_NULL, ...after.backup };
+  return patch;
 }

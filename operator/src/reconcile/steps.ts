@@ -28,6 +28,11 @@ import {
 import { planMembership, type MembershipAction } from './membership.js';
 import { ensureOwned } from './objects.js';
 import { errorMessage } from './status.js';
+import { recordEvent } from './events.js';
+import { ensureBackup } from './backup.js';
+import { detectQuorumLoss } from './quorum.js';
+import { ensureRestore } from './restore.js';
+import { restartIdleStalePods, rollOutPods } from './rollout.js';
 import {
   CONTINUE,
   requeue,
@@ -41,38 +46,7 @@ import {
   type StepResult,
 } from './types.js';
 
-// ---------------------------------------------------------------------------------------------
-// Events
-
-/** A Kubernetes Event on the ConfluxCluster. Failing to record one never fails the pass. */
-export async function recordEvent(ctx: ReconcileContext, cluster: ConfluxCluster, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-  const now = new Date(ctx.nowMs());
-  try {
-    await ctx.kube.createEvent({
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: { name: `${metaName(cluster)}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`, namespace: metaNamespace(cluster) },
-      involvedObject: {
-        apiVersion: cluster.apiVersion,
-        kind: cluster.kind,
-        name: metaName(cluster),
-        namespace: metaNamespace(cluster),
-        uid: cluster.metadata.uid,
-        resourceVersion: cluster.metadata.resourceVersion,
-      },
-      type,
-      reason,
-      message,
-      count: 1,
-      firstTimestamp: now,
-      lastTimestamp: now,
-      source: { component: 'conflux-operator' },
-      reportingComponent: 'conflux.io/operator',
-    });
-  } catch (err) {
-    ctx.logger.warn('cannot record event', { reason, error: errorMessage(err) });
-  }
-}
+export { recordEvent };
 
 // ---------------------------------------------------------------------------------------------
 // Owned objects
@@ -418,6 +392,7 @@ export const reconcileMembership: Step = {
       specReplicas: state.spec.replicas,
       statefulSetReplicas: state.statefulSet?.spec?.replicas ?? 0,
       clusterId: state.clusterId,
+      restoring: state.spec.restore !== undefined,
       observed,
       urlsOf: (pod) => memberURLs(cluster, pod, ctx.options),
     });
@@ -434,7 +409,12 @@ export const reconcileMembership: Step = {
         return requeue(ctx.options.waitMs, action.message);
       case 'adopt':
         state.clusterId = action.clusterId;
-        await recordEvent(ctx, cluster, 'Normal', 'ClusterAdopted', `the pods' data belongs to cluster ${action.clusterId}; recorded it`);
+        if (state.restore?.copiedTime !== undefined && state.restore.restoredTime === undefined) {
+          state.restore = { ...state.restore, restoredTime: new Date(ctx.nowMs()).toISOString() };
+          await recordEvent(ctx, cluster, 'Normal', 'Restored', `pod ${metaName(cluster)}-0 started from ${state.restore.file}: new cluster ${action.clusterId}; the other pods join it`);
+        } else {
+          await recordEvent(ctx, cluster, 'Normal', 'ClusterAdopted', `the pods' data belongs to cluster ${action.clusterId}; recorded it`);
+        }
         return requeue(ctx.options.afterChangeMs, 'adopted cluster id');
     }
     const kind: MembershipChangeKind = action.kind;
@@ -490,76 +470,18 @@ async function membershipFailed(ctx: ReconcileContext, state: ReconcileState, ac
   return requeue(ctx.options.waitMs, message);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Rolling update (the StatefulSet uses OnDelete: the operator decides when a pod restarts)
-
-export const rollOutPods: Step = {
-  name: 'rollOutPods',
-  async run(ctx, state) {
-    const sts: V1StatefulSet | null | undefined = state.statefulSet;
-    const observed = state.observed;
-    const revision = sts?.status?.updateRevision;
-    if (!revision || observed === undefined) return CONTINUE;
-    const stale = observed.pods.filter((p) => p.revision !== undefined && p.revision !== revision && !p.terminating);
-    if (stale.length === 0) return CONTINUE;
-    const leader = observed.leader;
-    const members = leader?.view.members ?? [];
-    const settled =
-      leader !== null &&
-      observed.pods.every((p) => p.ready && !p.terminating) &&
-      observed.pods.length === state.spec.replicas &&
-      members.length === state.spec.replicas &&
-      members.every((m) => m.role === 'voter' && m.healthy);
-    if (!settled) {
-      state.issues.Progressing.push({ reason: 'RollingUpdate', message: `${stale.length} pods wait for the new template until every member is a healthy voter` });
-      return requeue(ctx.options.waitMs, 'rollout waits for a settled cluster');
-    }
-    // Followers first, highest ordinal first; the leader last, after handing leadership over.
-    const followers = stale.filter((p) => p.name !== leader.status.id).sort((a, b) => b.ordinal - a.ordinal);
-    const cluster = state.cluster;
-    if (followers.length === 0) {
-      const to = members
-        .filter((m) => m.id !== leader.status.id)
-        .sort((a, b) => a.lag - b.lag)[0];
-      if (to === undefined) {
-        // A single voter: restarting it is an outage either way.
-        return restartPod(ctx, state, stale[0]!, revision);
-      }
-      state.issues.Progressing.push({ reason: 'RollingUpdate', message: `moving leadership to ${to.id} before restarting ${leader.status.id}` });
-      try {
-        await ctx.admin.transferLeader(target(state, leader.pod.url!), to.id);
-        ctx.metrics?.membershipChange('leader-transfer', 'ok');
-      } catch (err) {
-        ctx.metrics?.membershipChange('leader-transfer', 'error');
-        return requeue(ctx.options.waitMs, `leader transfer failed: ${errorMessage(err)}`);
-      }
-      await recordEvent(ctx, cluster, 'Normal', 'LeaderTransferred', `moved leadership from ${leader.status.id} to ${to.id} before restarting it`);
-      return requeue(ctx.options.afterChangeMs, 'leadership moved for the rollout');
-    }
-    return restartPod(ctx, state, followers[0]!, revision);
-  },
-};
-
-async function restartPod(ctx: ReconcileContext, state: ReconcileState, pod: PodInfo, revision: string): Promise<StepResult> {
-  state.issues.Progressing.push({ reason: 'RollingUpdate', message: `restarting ${pod.name} with revision ${revision}` });
-  try {
-    const uid = pod.pod.metadata?.uid;
-    await ctx.kube.delete('Pod', metaNamespace(state.cluster), pod.name, uid !== undefined ? { uid } : undefined);
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-  await recordEvent(ctx, state.cluster, 'Normal', 'PodRestarted', `deleted ${pod.name} so that it restarts with revision ${revision}`);
-  return requeue(ctx.options.waitMs, `restarted ${pod.name}`);
-}
-
 /** The steps, in order. */
 export const STEPS: readonly Step[] = [
   ensureAuthSecret,
   ensureHeadlessService,
   ensureClientService,
+  ensureBackup,
+  ensureRestore,
   observeMembers,
+  detectQuorumLoss,
   ensureStatefulSet,
   ensurePodDisruptionBudget,
+  restartIdleStalePods,
   reconcileMembership,
   rollOutPods,
 ];

@@ -2,7 +2,7 @@
 // (what was read and decided; dropped at the end of the pass, so nothing here may be needed by
 // the next one: a crash between two steps loses nothing).
 import type { V1Pod, V1StatefulSet } from '@kubernetes/client-node';
-import type { ConfluxCluster, ConditionType, ResolvedSpec } from '../api/types.js';
+import type { BackupStatus, ConfluxCluster, ConditionType, ResolvedSpec, RestoreStatus } from '../api/types.js';
 import type { AdminClient, MembersView, NodeStatus } from '../conflux-admin.js';
 import type { Kube } from '../kube.js';
 import type { Logger } from '../logger.js';
@@ -40,6 +40,11 @@ export interface ReconcileOptions {
   slowMs: number;
   /** How long to wait for the leader to commit what it appended (before the StatefulSet shrinks). */
   commitWaitMs: number;
+  /**
+   * No leader for this long while a majority of the voters answers: reported as QuorumLost too
+   * (fewer than a majority answering is reported at once).
+   */
+  quorumLostAfterMs: number;
 }
 
 export const DEFAULT_RECONCILE_OPTIONS: ReconcileOptions = {
@@ -50,6 +55,7 @@ export const DEFAULT_RECONCILE_OPTIONS: ReconcileOptions = {
   waitMs: 5000,
   slowMs: 30_000,
   commitWaitMs: 3000,
+  quorumLostAfterMs: 60_000,
 };
 
 export interface ReconcileContext {
@@ -114,6 +120,12 @@ export interface ReconcileState {
   clusterId?: string;
   /** Problems and work found this pass, by condition; the first of each sets the condition's reason. */
   issues: Record<Exclude<ConditionType, 'Available'>, Issue[]>;
+  /** Backups as observed this pass (undefined: status.backup stays as it was). */
+  backup?: BackupStatus;
+  /** A failed backup: Degraded only when nothing more urgent is (the cluster itself may be fine). */
+  backupFailure?: Issue;
+  /** The restore this cluster was created from, as known this pass. */
+  restore?: RestoreStatus;
   error?: unknown;
 }
 

@@ -27,7 +27,7 @@ export const CONTAINER_NAME = 'conflux';
 export const DATA_VOLUME = 'data';
 export const AUTH_VOLUME = 'auth';
 
-export type Component = 'node' | 'peer-service' | 'client-service' | 'auth' | 'disruption-budget';
+export type Component = 'node' | 'peer-service' | 'client-service' | 'auth' | 'disruption-budget' | 'backup' | 'restore';
 
 export interface ClusterNames {
   statefulSet: string;

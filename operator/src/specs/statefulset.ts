@@ -24,6 +24,7 @@ import {
   withHash,
   type AddressOptions,
 } from './names.js';
+import { restoreWrapperCommand } from './restore.js';
 
 export interface StatefulSetOptions extends AddressOptions {
   /**
@@ -68,7 +69,8 @@ function nodeContainer(cluster: ConfluxCluster, o: StatefulSetOptions): V1Contai
   const container: V1Container = {
     name: CONTAINER_NAME,
     image: spec.image,
-    command: ['conflux-node'],
+    // A restore cluster starts pod 0 from the backup file its volume received (restore.ts).
+    command: spec.restore !== undefined ? restoreWrapperCommand() : ['conflux-node'],
     args: nodeArgs(cluster, o),
     env: [fieldEnv('POD_NAME', 'metadata.name'), fieldEnv('POD_NAMESPACE', 'metadata.namespace'), fieldEnv('POD_IP', 'status.podIP')],
     ports: [
