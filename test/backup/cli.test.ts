@@ -187,6 +187,79 @@ describe('conflux snapshot save and status', () => {
   });
 });
 
+describe('streaming', () => {
+  it('streams a large store with backpressure, and notices a client that leaves', async () => {
+    const node = new BackupNode();
+    const big = new Uint8Array(256 * 1024).fill(7);
+    for (let i = 0; i < 120; i++) node.applyNow({ type: 'put', key: `big/${i}`, value: big, contentType: 'application/octet-stream' });
+    const server = await startServer({ node });
+    try {
+      // A slow reader: the server must wait for 'drain' rather than buffer ~30 MiB.
+      const res = await fetch(`${server.url}/admin/snapshot`);
+      const reader = res.body!.getReader();
+      const v = new BackupVerifier();
+      let chunks = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        v.push(value);
+        if (++chunks % 50 === 0) await new Promise((r) => setTimeout(r, 5));
+      }
+      const summary = v.end();
+      expect(summary.sizeBytes).toBeGreaterThan(120 * 256 * 1024);
+      expect(summary.header.keys).toBe(120);
+
+      // A client that goes away mid-stream: the node stops and says so.
+      const controller = new AbortController();
+      const partial = await fetch(`${server.url}/admin/snapshot`, { signal: controller.signal });
+      const r2 = partial.body!.getReader();
+      await r2.read();
+      controller.abort();
+      await waitUntil(() => server.logger.lines.some((l) => l.message === 'backup stream abandoned by the client'));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('cuts the connection when the image fails mid-stream, and save leaves no file', async () => {
+    class FailingNode extends BackupNode {
+      override openBackup(consistency: BackupHeader['consistency']) {
+        const inner = super.openBackup(consistency);
+        async function* failing(): AsyncGenerator<Uint8Array> {
+          let n = 0;
+          for await (const chunk of inner.chunks) {
+            if (++n === 2) throw new Error('disk on fire');
+            yield chunk;
+          }
+        }
+        return { header: inner.header, chunks: failing() };
+      }
+    }
+    const node = new FailingNode();
+    for (let i = 0; i < 5; i++) node.applyNow({ type: 'put', key: `k${i}`, value: new TextEncoder().encode('x'), contentType: 'text/plain' });
+    const server = await startServer({ node });
+    try {
+      const file = path.join(dir, 'failing.bak');
+      const r = await conflux(['snapshot', 'save', file, '--serializable'], server.url);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/nothing was written/);
+      expect(existsSync(file)).toBe(false);
+      expect(existsSync(`${file}.part`)).toBe(false);
+      expect(server.logger.lines.some((l) => l.message === 'backup stream failed' && (l.meta as { error?: string }).error === 'disk on fire')).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+async function waitUntil(f: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!f()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('backups need the admin token when auth is on', () => {
   it('401 without a token, 403 with a client token, 200 with the admin token (route and CLI)', async () => {
     const node = new BackupNode();

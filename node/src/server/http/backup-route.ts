@@ -66,6 +66,9 @@ async function stream(ctx: AppContext, req: Request, res: Response, consistency:
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Conflux-Revision', String(header.revision));
   res.setHeader('Conflux-Backup-Index', String(header.index));
+  // The status goes out now: a failure while the image is encoded then reaches the client as a
+  // cut stream (refused by the reader), never as an unreachable node.
+  res.flushHeaders();
   let bytes = 0;
   try {
     for await (const chunk of backup.chunks) {
