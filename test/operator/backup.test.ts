@@ -80,7 +80,7 @@ describe('backup objects', () => {
     expect(c.command!.slice(0, 2)).toEqual(['sh', '-c']);
     const script = c.command![2]!;
     expect(script).toContain(
-      "--endpoints 'http://demo-0.demo-peer.conflux.svc.cluster.local:7070,http://demo-1.demo-peer.conflux.svc.cluster.local:7070,http://demo-2.demo-peer.conflux.svc.cluster.local:7070'",
+      "conflux --endpoints 'http://demo-0.demo-peer.conflux.svc.cluster.local:7070,http://demo-1.demo-peer.conflux.svc.cluster.local:7070,http://demo-2.demo-peer.conflux.svc.cluster.local:7070' snapshot save \"$file\"",
     );
     expect(script).toContain('tail -n +8'); // retain defaults to 7
     expect(c.env).toEqual([{ name: 'JOB_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: "metadata.labels['job-name']" } } }]);
@@ -248,11 +248,12 @@ describe('the backup script (sh, with a fake conflux CLI)', () => {
   mkdirSync(backups);
   mkdirSync(auth);
   writeFileSync(join(auth, 'admin-token'), 'secret-admin\n');
-  // Writes what it was given to FILE; fails when FAIL is set (after writing half a file).
+  // The CLI's contract: FILE.part, then a rename; on failure nothing at FILE and exit 1.
   writeFileSync(
     join(bin, 'conflux'),
-    '#!/bin/sh\n[ "$1 $2" = "snapshot save" ] && [ "$4" = "--endpoints" ] || { echo "bad usage: $*" >&2; exit 64; }\n' +
-      'printf "snap token=%s endpoints=%s" "$CONFLUX_TOKEN" "$5" > "$3"\n[ -z "${FAIL:-}" ] || { echo "error: no endpoint answered" >&2; exit 1; }\n',
+    '#!/bin/sh\n[ "$1 $3 $4" = "--endpoints snapshot save" ] || { echo "bad usage: $*" >&2; exit 2; }\n' +
+      'printf "snap token=%s endpoints=%s" "$CONFLUX_TOKEN" "$2" > "$5.part"\n' +
+      '[ -z "${FAIL:-}" ] || { echo "error: no endpoint answered" >&2; exit 3; }\nmv "$5.part" "$5"\n',
   );
   chmodSync(join(bin, 'conflux'), 0o755);
   const script = backupScript('demo-backup', ['http://a:7070', 'http://b:7070'], 3).replaceAll('/backups', backups).replaceAll('/etc/conflux/auth', auth);
@@ -270,13 +271,13 @@ describe('the backup script (sh, with a fake conflux CLI)', () => {
     expect(readFileSync(join(backups, 'demo-backup-105.cfxsnap'), 'utf8')).toBe('snap token=secret-admin endpoints=http://a:7070,http://b:7070');
   });
 
-  it('a failed save exits non-zero, leaves no backup-looking file, and prunes nothing', () => {
+  it('a failed save exits non-zero, leaves no backup-looking file, and prunes nothing; the .part of a killed run goes next time', () => {
     const r = run('demo-backup-200', true);
-    expect(r.status).not.toBe(0);
+    expect(r.status).toBe(3);
+    writeFileSync(join(backups, 'demo-backup-199.cfxsnap.part'), 'half');
     expect(r.stderr).toContain('no endpoint answered');
     expect(readdirSync(backups).filter((f) => f.endsWith('.cfxsnap')).sort()).toEqual(['demo-backup-103.cfxsnap', 'demo-backup-104.cfxsnap', 'demo-backup-105.cfxsnap']);
-    // The next run removes the partial file.
     expect(run('demo-backup-201').status).toBe(0);
-    expect(readdirSync(backups).some((f) => f.endsWith('.partial'))).toBe(false);
+    expect(readdirSync(backups).some((f) => f.endsWith('.part'))).toBe(false);
   });
 });

@@ -72,19 +72,20 @@ export function buildBackupClaim(cluster: ConfluxCluster): V1PersistentVolumeCla
 export const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
- * The backup script: save to a partial file, rename it when complete (a failed run leaves no
- * file that looks like a backup), then delete all but the newest `retain` files of this CronJob.
+ * The backup script: `conflux snapshot save` writes FILE.part, verifies it, fsyncs and renames it
+ * (a failed run leaves no file that looks like a backup, and exits non-zero: the Job fails), then
+ * all but the newest `retain` files of this CronJob are deleted. Leftover .part files of runs that
+ * were killed are removed first.
  */
 export function backupScript(cronJobName: string, endpoints: string[], retain: number): string {
   const prefix = `${BACKUP_MOUNT}/${cronJobName}-`;
   return [
     'set -eu',
-    `rm -f ${shellQuote(prefix)}*${BACKUP_EXTENSION}.partial`,
+    `rm -f ${shellQuote(prefix)}*${BACKUP_EXTENSION}.part`,
     `file=${shellQuote(BACKUP_MOUNT)}/"$JOB_NAME"${BACKUP_EXTENSION}`,
     `CONFLUX_TOKEN="$(cat ${shellQuote(`${PATHS.auth}/${SECRET_KEYS.admin}`)})"`,
     'export CONFLUX_TOKEN',
-    `conflux snapshot save "$file.partial" --endpoints ${shellQuote(endpoints.join(','))}`,
-    'mv "$file.partial" "$file"',
+    `conflux --endpoints ${shellQuote(endpoints.join(','))} snapshot save "$file"`,
     `ls -1t ${shellQuote(prefix)}*${BACKUP_EXTENSION} | tail -n +${retain + 1} | while read -r old; do rm -f "$old"; done`,
     'echo "backup written to $file"',
   ].join('\n');
