@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VITEST := npx vitest run
 
-.PHONY: help install test-deps build typecheck test test-fast sim-long crash-long chaos cluster bench bench-quick bench-core bench-storage crds clean
+.PHONY: help install test-deps build typecheck test test-fast sim-long crash-long chaos cluster bench bench-quick bench-core bench-storage crds dashboard-png clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -58,6 +58,10 @@ chaos: build ## long chaos run on real processes, every nemesis (CHAOS_SECONDS=6
 crds: build ## regenerate crds/confluxclusters.yaml from operator/src/api, and the charts' copy and values schema (tests fail when stale)
 	node dist/operator/src/api/write-crd.js crds/confluxclusters.yaml
 	node charts/sync-from-crd.mjs
+
+dashboard-png: build ## draw docs/images/dashboard.png from a real Prometheus scrape of a local 3-node cluster (needs prometheus and rsvg-convert)
+	@mkdir -p docs/images
+	CONFLUX_DASHBOARD_PNG=$(CURDIR)/docs/images/dashboard.png $(VITEST) test/observability/prometheus.process.test.ts
 
 clean: ## remove build output and local data
 	rm -rf dist coverage test-results .local-cluster

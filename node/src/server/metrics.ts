@@ -166,7 +166,7 @@ export class NodeMetrics {
     });
     this.memberHealthy = new Gauge({
       name: 'conflux_member_healthy',
-      help: "1 if the member answers the leader's heartbeats, else 0, per member and role (reported by the leader only).",
+      help: 'The leader\'s view of each member, as in GET /admin/members: 1 if it answered recently or holds every committed entry, else 0 (reported by the leader only).',
       labelNames: ['member', 'role'],
       registers,
       collect() {
