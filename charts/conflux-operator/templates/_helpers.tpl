@@ -67,6 +67,13 @@ in the release namespace, and only with leader election.
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+# spec.backup (a CronJob, the Jobs it runs, the backup PVC) and spec.restore (a Job, pod 0's PVC).
+- apiGroups: [batch]
+  resources: [cronjobs, jobs]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [get, create]
 {{- end -}}
 
 {{/* create cannot be limited to a name (the object does not exist yet); get and update can. */}}
