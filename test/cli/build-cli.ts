@@ -28,7 +28,8 @@ export async function buildCli(): Promise<BuiltCli> {
       extends: path.join(repo, 'tsconfig.build.json'),
       compilerOptions: {
         outDir: out,
-        rootDir: path.join(repo, 'node/src/cli'),
+        // node/src, not node/src/cli: the CLI shares modules with the node (the backup format).
+        rootDir: path.join(repo, 'node/src'),
         sourceMap: false,
         typeRoots: [path.join(repo, 'node_modules/@types')],
       },
@@ -46,5 +47,5 @@ export async function buildCli(): Promise<BuiltCli> {
   }
   // ESM output outside the package: say so, as package.json does for dist/.
   await writeFile(path.join(out, 'package.json'), '{"type":"module"}\n');
-  return { script: path.join(out, 'conflux.js'), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return { script: path.join(out, 'cli', 'conflux.js'), cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
