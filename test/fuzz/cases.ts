@@ -221,7 +221,7 @@ export function adminCases(rng: Rng, t: FuzzTarget, n: number): FuzzCase[] {
     },
     () => ({ api: 'admin', name: 'POST /admin/bootstrap on a running cluster', bytes: buildRequest('POST', '/admin/bootstrap'), expect: 'error' }),
     () => {
-      const [method, path] = pick(rng, [['PUT', '/admin/status'], ['DELETE', '/admin/members'], ['GET', '/admin/snapshot'], ['GET', '/admin/leader/transfer'], ['GET', '/admin/nothing']] as const);
+      const [method, path] = pick(rng, [['PUT', '/admin/status'], ['DELETE', '/admin/members'], ['PUT', '/admin/snapshot'], ['GET', '/admin/leader/transfer'], ['GET', '/admin/nothing']] as const);
       return { api: 'admin', name: `${method} ${path}`, bytes: buildRequest(method, path), expect: 'error' };
     },
     () => {
