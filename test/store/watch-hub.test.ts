@@ -156,6 +156,56 @@ describe('WatchHub: compaction', () => {
   });
 });
 
+describe('WatchHub: many watchers, shared and nested prefixes', () => {
+  it('every watcher of a prefix gets each matching change once; nested and other prefixes get theirs', async () => {
+    const { f, hub } = setup();
+    const shared = Array.from({ length: 50 }, () => watching(hub.watch({ prefix: 'app/', maxBufferedEvents: 10 })));
+    const nested = watching(hub.watch({ prefix: 'app/db/', maxBufferedEvents: 10 }));
+    const all = watching(hub.watch({ maxBufferedEvents: 10 }));
+    const other = watching(hub.watch({ prefix: 'other/', maxBufferedEvents: 10 }));
+    const woken = shared[7]!.ready();
+    f.put('zzz', '0'); // 1
+    f.put('app/db/x', '1'); // 2
+    f.put('app/y', '2'); // 3
+    await woken;
+    for (const w of shared) expect(w.take().map(brief)).toEqual(['2:put:app/db/x=1', '3:put:app/y=2']);
+    expect(nested.take().map(brief)).toEqual(['2:put:app/db/x=1']);
+    expect(all.take().map((e) => e.revision)).toEqual([1, 2, 3]);
+    expect(other.take()).toEqual([]);
+    expect(other.pendingEvents).toBe(0);
+    // A closed watcher leaves its prefix's group; the others go on.
+    shared[0]!.close();
+    f.put('app/z', '3'); // 4
+    expect(shared[0]!.take()).toEqual([]);
+    expect(shared[1]!.take().map(brief)).toEqual(['4:put:app/z=3']);
+    expect(hub.activeCount()).toBe(52);
+  });
+
+  it('a watcher that took its events survives compaction of later unrelated history, and one with unread events does not', () => {
+    const { f, hub } = setup();
+    const reader = watching(hub.watch({ prefix: 'a/', maxBufferedEvents: 10 }));
+    const laggard = watching(hub.watch({ prefix: 'a/', maxBufferedEvents: 10 }));
+    f.put('a/1', 'x'); // 1
+    expect(reader.take().map(brief)).toEqual(['1:put:a/1=x']);
+    for (let i = 0; i < 20; i++) f.put('busy/k', String(i)); // 2..21
+    f.compact(21);
+    expect(reader.closed).toBe(false);
+    expect(cancelReason(() => laggard.take())).toMatchObject({ reason: 'compacted' });
+    f.put('a/2', 'y'); // 22
+    expect(reader.take().map(brief)).toEqual(['22:put:a/2=y']);
+  });
+
+  it('a watcher from a future revision counts only the changes from it on', () => {
+    const { f, hub } = setup();
+    const w = watching(hub.watch({ prefix: 'a/', fromRevision: 3, maxBufferedEvents: 1 }));
+    f.put('a/1', 'x'); // 1
+    f.put('a/2', 'x'); // 2: neither counts against the bound of 1
+    expect(w.pendingEvents).toBe(0);
+    f.put('a/3', 'x'); // 3
+    expect(w.take().map(brief)).toEqual(['3:put:a/3=x']);
+  });
+});
+
 describe('WatchHub: bounded lag (slow watchers)', () => {
   it('cuts off a watcher with more than maxBufferedEvents matching live events waiting', async () => {
     const { f, hub } = setup();

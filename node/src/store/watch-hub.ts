@@ -52,6 +52,12 @@ export const WATCH_BATCH_MAX = 512;
 
 export class WatchHub implements StoreListener {
   private readonly watchers = new Set<Watcher>();
+  /**
+   * The watchers grouped by prefix: an applied batch is matched against each prefix once, and
+   * only the watchers of a prefix it touched are visited (thousands of watchers on one prefix
+   * used to cost a scan of the batch per watcher on every apply).
+   */
+  private readonly byPrefix = new Map<string, Set<Watcher>>();
   private nextId = 1;
   private readonly unsubscribe: () => void;
 
@@ -80,10 +86,14 @@ export class WatchHub implements StoreListener {
     }
     const oldest = this.feed.firstRetainedRevision();
     if (from < oldest) return { kind: 'compacted', oldestRevision: oldest };
-    const watcher = new Watcher(this.nextId++, prefix, bound, from, head, this.feed, (w) =>
-      this.watchers.delete(w),
-    );
+    const watcher = new Watcher(this.nextId++, prefix, bound, from, head, this.feed, (w) => this.detach(w));
     this.watchers.add(watcher);
+    let group = this.byPrefix.get(prefix);
+    if (group === undefined) {
+      group = new Set();
+      this.byPrefix.set(prefix, group);
+    }
+    group.add(watcher);
     return { kind: 'watching', watcher };
   }
 
@@ -108,7 +118,22 @@ export class WatchHub implements StoreListener {
     // Changes of this batch below the new compaction point are gone; every surviving watcher's
     // cursor is at or above it, so none of them needs those changes.
     const first = Math.max(changes.firstRevision, this.feed.firstRetainedRevision());
-    for (const w of [...this.watchers]) w.onChanges(first, changes.lastRevision);
+    const last = changes.lastRevision;
+    for (const [prefix, group] of this.byPrefix) {
+      const matching: number[] = [];
+      for (let r = first; r <= last; r++) if (this.feed.changeAt(r).key.startsWith(prefix)) matching.push(r);
+      // Watchers with nothing in the batch keep their cursor: they are caught up or will scan.
+      if (matching.length === 0) continue;
+      for (const w of [...group]) w.onChanges(matching);
+    }
+  }
+
+  private detach(w: Watcher): void {
+    this.watchers.delete(w);
+    const group = this.byPrefix.get(w.prefix);
+    if (group === undefined) return;
+    group.delete(w);
+    if (group.size === 0) this.byPrefix.delete(w.prefix);
   }
 
   /** @internal StoreListener */
@@ -246,6 +271,12 @@ export class Watcher implements AsyncIterable<WatchEvent[]> {
   /** @internal */
   onCompacted(oldest: number): void {
     if (this.cursor >= oldest) return;
+    // Caught up (past replay, no matching change ahead): only unrelated history is compacted,
+    // so an idle watcher on a quiet prefix is not cut off.
+    if (this.cursor > this.replayEnd && this.pending === 0) {
+      this.cursor = oldest;
+      return;
+    }
     this.cancel(
       new WatchCancelledError(
         'compacted',
@@ -255,19 +286,12 @@ export class Watcher implements AsyncIterable<WatchEvent[]> {
     );
   }
 
-  /** @internal revisions first..last were just created */
-  onChanges(first: number, last: number): void {
-    const start = Math.max(first, this.cursor);
-    let added = 0;
-    for (let r = start; r <= last; r++) {
-      if (this.feed.changeAt(r).key.startsWith(this.prefix)) added++;
-    }
-    if (added === 0) {
-      // Nothing for us: move a caught-up cursor along so that compaction of unrelated history
-      // never cancels an idle watcher.
-      if (this.pending === 0 && this.cursor > this.replayEnd) this.cursor = Math.max(this.cursor, last + 1);
-      return;
-    }
+  /** @internal `matching`: the revisions just created under this watcher's prefix, ascending. */
+  onChanges(matching: readonly number[]): void {
+    let added = matching.length;
+    // A watcher from a future revision does not count the changes before it.
+    if (matching[0]! < this.cursor) added = matching.filter((r) => r >= this.cursor).length;
+    if (added === 0) return;
     this.pending += added;
     if (this.pending > this.maxBufferedEvents) {
       this.cancel(
