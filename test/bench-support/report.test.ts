@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LoadResult } from '../bench/lib/loadgen.js';
-import { pointName, ratio, renderMarkdown, renderReportPlot, type BenchReport } from '../bench/lib/report.js';
+import { loadRange, pointName, ratio, renderMarkdown, renderReportPlot, type BenchReport } from '../bench/lib/report.js';
 import { escapeXml, logTicks, niceTicks, renderPlot } from '../bench/lib/svg-plot.js';
 
 function load(throughput: number, p99Ms: number): LoadResult {
@@ -97,6 +97,13 @@ describe('report rendering', () => {
     expect(rows).toHaveLength(8);
     expect(md).toContain('**2.00x**');
     expect(md).toContain('1,800 /s');
+    // The machine's load over the point's runs ends every row.
+    expect(rows.every((r) => r.endsWith('| 2.0 |'))).toBe(true);
+  });
+
+  it('gives the load as a range when it moved between runs', () => {
+    expect(loadRange([{ load1: 3.04 }, { load1: 12.5 }, { load1: 7 }])).toBe('3.0-12.5');
+    expect(loadRange([])).toBe('n/a');
   });
 
   it('plots writes per cluster size, with spread series only for more than one node', () => {

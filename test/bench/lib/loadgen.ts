@@ -1,10 +1,12 @@
 // Closed-loop HTTP load generator: `concurrency` workers, each with one request in flight at a
-// time over a keep-alive http.Agent, for a warm-up and then a measured window. Reports throughput,
-// latency percentiles, errors, and the CPU used in the window by the servers (/proc/PID/stat) and
-// by this process (process.cpuUsage).
+// time over its own keep-alive connection, for a warm-up and then a measured window. Reports
+// throughput, latency percentiles, errors, and the CPU used in the window by the servers
+// (/proc/PID/stat) and by this process (process.cpuUsage). The connections are raw-http.ts's
+// minimal client by default (a fraction of node:http's CPU per request), or an http.Agent.
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { loadAverage, processCpuMs } from './procs.js';
+import { RawConnection } from './raw-http.js';
 import { round, Samples, summarizeLatencies, type LatencySummary } from './stats.js';
 
 export interface Target {
@@ -36,6 +38,8 @@ export interface LoadOptions {
   timeoutMs?: number;
   /** Server processes whose CPU is measured over the window. */
   serverPids: number[];
+  /** 'raw' (default): raw-http.ts connections; 'node': node:http with a keep-alive Agent. */
+  client?: 'raw' | 'node';
 }
 
 export interface LoadResult {
@@ -84,14 +88,27 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let requests = 0;
   let errors = 0;
 
+  const raw = (o.client ?? 'raw') === 'raw';
+  const connections: RawConnection[] = [];
   const worker = async (w: number): Promise<void> => {
+    const mine = new Map<string, RawConnection>();
+    const connectionTo = (t: Target): RawConnection => {
+      const k = `${t.host}:${t.port}`;
+      let c = mine.get(k);
+      if (c === undefined) {
+        c = new RawConnection(t);
+        mine.set(k, c);
+        connections.push(c);
+      }
+      return c;
+    };
     while (phase !== 'stop') {
       const r = o.next(w);
       const t0 = performance.now();
       let good = false;
       let why = '';
       try {
-        const res = await request(agent, r, timeoutMs);
+        const res = raw ? await connectionTo(r.target).request(r, timeoutMs) : await request(agent, r, timeoutMs);
         good = ok(res);
         if (!good) why = `${res.status} ${res.body.subarray(0, 160).toString('utf8')}`;
       } catch (err) {
@@ -124,6 +141,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const cpuAfter = o.serverPids.map((pid) => processCpuMs(pid) ?? 0);
   await Promise.all(workers);
   agent.destroy();
+  for (const c of connections) c.close();
 
   const perServer = cpuAfter.map((a, i) => (a - cpuBefore[i]!) / 1000 / seconds);
   const serverCores = perServer.reduce((s, x) => s + x, 0);

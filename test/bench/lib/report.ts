@@ -68,6 +68,15 @@ export function ratio(a: number, b: number): string {
   return `${(a / b).toFixed(2)}x`;
 }
 
+/** The machine's 1-minute load average over a point's runs (other work on the box), "min-max". */
+export function loadRange(runs: { load1: number }[]): string {
+  if (runs.length === 0) return 'n/a';
+  const loads = runs.map((r) => r.load1);
+  const lo = Math.min(...loads);
+  const hi = Math.max(...loads);
+  return lo === hi ? lo.toFixed(1) : `${lo.toFixed(1)}-${hi.toFixed(1)}`;
+}
+
 export function renderMarkdown(r: BenchReport): string {
   const lines: string[] = [];
   lines.push(`Mode \`${r.mode}\`, ${r.startedAt} to ${r.finishedAt}; ${r.machine.cpus} CPUs (${r.machine.cpuModel}), Node ${r.machine.node}, etcd ${r.machine.etcd}, Conflux ${r.machine.commit}.`);
@@ -76,15 +85,15 @@ export function renderMarkdown(r: BenchReport): string {
     lines.push(`Raw disk limit (256-byte append + fdatasync, one at a time): **${n(r.disk.appendsPerSec)} /s**, p50 ${ms(r.disk.p50Ms)} ms, p99 ${ms(r.disk.p99Ms)} ms.`);
   }
   lines.push('');
-  lines.push('| nodes | workload | Conflux ops/s | etcd ops/s | ratio | Conflux p50 / p99 ms | etcd p50 / p99 ms | p99 ratio | server CPU µs/op C / E | errors C / E |');
-  lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('| nodes | workload | Conflux ops/s | etcd ops/s | ratio | Conflux p50 / p99 ms | etcd p50 / p99 ms | p99 ratio | server CPU µs/op C / E | errors C / E | load (1 min) |');
+  lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const p of r.points) {
     const c = p.median.conflux;
     const e = p.median.etcd;
     const errC = p.runs.conflux.reduce((s, x) => s + x.errors, 0);
     const errE = p.runs.etcd.reduce((s, x) => s + x.errors, 0);
     lines.push(
-      `| ${p.spec.size} | ${pointName(p.spec)} | ${n(c.throughput)} | ${n(e.throughput)} | **${ratio(c.throughput, e.throughput)}** | ${ms(c.latency.p50Ms)} / ${ms(c.latency.p99Ms)} | ${ms(e.latency.p50Ms)} / ${ms(e.latency.p99Ms)} | ${ratio(c.latency.p99Ms, e.latency.p99Ms)} | ${n(c.serverCpuUsPerRequest)} / ${n(e.serverCpuUsPerRequest)} | ${errC} / ${errE} |`,
+      `| ${p.spec.size} | ${pointName(p.spec)} | ${n(c.throughput)} | ${n(e.throughput)} | **${ratio(c.throughput, e.throughput)}** | ${ms(c.latency.p50Ms)} / ${ms(c.latency.p99Ms)} | ${ms(e.latency.p50Ms)} / ${ms(e.latency.p99Ms)} | ${ratio(c.latency.p99Ms, e.latency.p99Ms)} | ${n(c.serverCpuUsPerRequest)} / ${n(e.serverCpuUsPerRequest)} | ${errC} / ${errE} | ${loadRange([...p.runs.conflux, ...p.runs.etcd])} |`,
     );
   }
   if (r.fanout.length > 0) {

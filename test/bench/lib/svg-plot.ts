@@ -102,7 +102,9 @@ export function renderPlot(o: PlotOptions): string {
     out.push(`<text transform="translate(${ox - 44},${oy + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.yLabel)}</text>`);
     for (const s of panel.series) {
       if (s.points.length === 0) continue;
-      const pts = [...s.points].sort((a, b) => a.x - b.x);
+      // In the order given (the report's: by concurrency), so that a curve that bends back (more
+      // clients, less throughput) shows it.
+      const pts = s.points;
       const d = pts.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ');
       out.push(`<polyline class="series" points="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,4"' : ''}/>`);
       for (const p of pts) {

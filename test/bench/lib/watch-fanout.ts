@@ -2,11 +2,14 @@
 // rate, every `watchedEvery`-th write under the watched prefix and the others elsewhere. The delay
 // of a delivery is the time from the write's acknowledgement (its HTTP answer reached the writer)
 // to the event's arrival at a watcher; deliveries that arrive before the acknowledgement count as 0.
-import http from 'node:http';
+// Streams and writes use raw-http.ts (a fraction of node:http's CPU per event and per request):
+// with 5,000 streams in this one process, node:http's per-event cost made the generator, not the
+// servers, the source of most of the measured delay.
 import { performance } from 'node:perf_hooks';
 import type { Cluster, Protocol } from './clusters.js';
-import { request, type Target } from './loadgen.js';
+import type { Target } from './loadgen.js';
 import { processCpuMs, sleep } from './procs.js';
+import { openRawStream, RawConnection } from './raw-http.js';
 import { round, Samples, summarizeLatencies } from './stats.js';
 import { KEY_COUNT, keyName, nextUnique, ValueMaker } from './values.js';
 
@@ -40,7 +43,7 @@ export interface FanoutResult {
 }
 
 interface Stream {
-  req: http.ClientRequest;
+  close(): void;
   revisions: number[];
   times: number[];
 }
@@ -48,13 +51,12 @@ interface Stream {
 export async function runFanout(cluster: Cluster, protocol: Protocol, o: FanoutOptions): Promise<FanoutResult> {
   const leader = await cluster.leader();
   const targets: Target[] = cluster.members.map((m) => m.target);
-  const watchAgent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
   const streams: Stream[] = [];
   const setupStart = performance.now();
   try {
     // Open the watchers, a few hundred at a time, each counted once its stream says it is set up.
     for (let i = 0; i < o.watchers; i += 200) {
-      const batch = Array.from({ length: Math.min(200, o.watchers - i) }, (_, k) => openStream(watchAgent, protocol, targets[(i + k) % targets.length]!, o.prefix));
+      const batch = Array.from({ length: Math.min(200, o.watchers - i) }, (_, k) => openStream(protocol, targets[(i + k) % targets.length]!, o.prefix));
       streams.push(...(await Promise.all(batch)));
     }
     const setupSeconds = (performance.now() - setupStart) / 1000;
@@ -64,7 +66,9 @@ export async function runFanout(cluster: Cluster, protocol: Protocol, o: FanoutO
       s.times.length = 0;
     }
 
-    const writeAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    // One keep-alive connection per write in flight (at most 256), reused.
+    const idle: RawConnection[] = [];
+    const connections: RawConnection[] = [];
     const values = new ValueMaker(o.valueBytes);
     const ackAt = new Map<number, number>();
     let acked = 0;
@@ -95,8 +99,15 @@ export async function runFanout(cluster: Cluster, protocol: Protocol, o: FanoutO
       const key = watched ? `${o.prefix}k${n % 100}` : keyName('bench/fanout/', n % KEY_COUNT);
       if (watched) watchedWrites++;
       inflight++;
+      let conn = idle.pop();
+      if (conn === undefined) {
+        conn = new RawConnection(leader.target);
+        connections.push(conn);
+      }
+      const c = conn;
       pending.push(
-        request(writeAgent, protocol.put(leader.target, key, values, nextUnique()), 15_000)
+        c
+          .request(protocol.put(leader.target, key, values, nextUnique()), 15_000)
           .then((res) => {
             const t = performance.now();
             if (res.status < 200 || res.status > 299) {
@@ -109,7 +120,10 @@ export async function runFanout(cluster: Cluster, protocol: Protocol, o: FanoutO
           .catch(() => {
             errors++;
           })
-          .finally(() => inflight--),
+          .finally(() => {
+            inflight--;
+            idle.push(c);
+          }),
       );
     }
     await Promise.all(pending);
@@ -120,7 +134,7 @@ export async function runFanout(cluster: Cluster, protocol: Protocol, o: FanoutO
     while (performance.now() < deadline && streams.some((s) => countKnown(s, ackAt) < expected)) await sleep(50);
     const clientCpu = process.cpuUsage(clientBefore);
     const cpuAfter = pids.map((p) => processCpuMs(p) ?? 0);
-    writeAgent.destroy();
+    for (const c of connections) c.close();
 
     const delays = new Samples();
     let deliveries = 0;
@@ -153,8 +167,7 @@ export async function runFanout(cluster: Cluster, protocol: Protocol, o: FanoutO
       clientCpuCores: round((clientCpu.user + clientCpu.system) / 1e6 / seconds, 3),
     };
   } finally {
-    for (const s of streams) s.req.destroy();
-    watchAgent.destroy();
+    for (const s of streams) s.close();
   }
 }
 
@@ -164,48 +177,44 @@ function countKnown(s: Stream, acks: Map<number, number>): number {
   return n;
 }
 
-function openStream(agent: http.Agent, protocol: Protocol, target: Target, prefix: string): Promise<Stream> {
+async function openStream(protocol: Protocol, target: Target, prefix: string): Promise<Stream> {
   const spec = protocol.watch(target, prefix);
-  return new Promise((resolve, reject) => {
-    const headers = spec.body === undefined ? spec.headers : { ...spec.headers, 'content-length': Buffer.byteLength(spec.body) };
-    const req = http.request({ host: target.host, port: target.port, method: spec.method, path: spec.path, headers, agent });
-    const stream: Stream = { req, revisions: [], times: [] };
-    const timer = setTimeout(() => {
-      req.destroy();
-      reject(new Error('watch setup timed out'));
-    }, 30_000);
-    req.on('response', (res) => {
-      if (res.statusCode !== 200) {
-        clearTimeout(timer);
-        res.resume();
-        reject(new Error(`watch answered ${res.statusCode}`));
-        return;
-      }
-      const parse = protocol.watchParser();
-      let ready = false;
-      const onRevision = (rev: number): void => {
-        stream.revisions.push(rev);
-        stream.times.push(performance.now());
-      };
-      if (protocol.watchReady(Buffer.alloc(0))) {
+  const parse = protocol.watchParser();
+  let ready = false;
+  let onReady: (() => void) | null = null;
+  const stream: Stream = { close: () => undefined, revisions: [], times: [] };
+  const onRevision = (rev: number): void => {
+    stream.revisions.push(rev);
+    stream.times.push(performance.now());
+  };
+  const raw = await openRawStream(
+    spec,
+    (chunk) => {
+      if (!ready && protocol.watchReady(chunk)) {
         ready = true;
-        clearTimeout(timer);
-        resolve(stream);
+        onReady?.();
       }
-      res.on('data', (chunk: Buffer) => {
-        if (!ready && protocol.watchReady(chunk)) {
-          ready = true;
-          clearTimeout(timer);
-          resolve(stream);
-        }
-        parse(chunk, onRevision);
-      });
-      res.on('error', () => undefined);
+      parse(chunk, onRevision);
+    },
+    30_000,
+  );
+  stream.close = () => raw.close();
+  if (raw.status !== 200) {
+    raw.close();
+    throw new Error(`watch answered ${raw.status}`);
+  }
+  if (!ready && protocol.watchReady(Buffer.alloc(0))) ready = true;
+  if (!ready) {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        raw.close();
+        reject(new Error('watch setup timed out'));
+      }, 30_000);
+      onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
     });
-    req.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    req.end(spec.body);
-  });
+  }
+  return stream;
 }
