@@ -13,7 +13,7 @@ describe('parseOperatorFlags', () => {
     expect(f).toMatchObject({ logLevel: 'info', logFormat: 'json', adminTimeoutMs: 15_000 });
     expect(f.kubeconfig).toBeUndefined();
     expect(f.config).toMatchObject({ listen: { host: '0.0.0.0', port: 8080 }, workers: 2, resyncMs: 30_000 });
-    expect(f.config.reconcile).toMatchObject({ clusterDomain: 'cluster.local', podAddress: 'ip', listenOnPodIP: false });
+    expect(f.config.reconcile).toMatchObject({ clusterDomain: 'cluster.local', podAddress: 'ip', listenOnPodIP: false, quorumLostAfterMs: 60_000 });
     expect(f.config.namespace).toBeUndefined();
     expect(f.config.leaderElection).toBeUndefined();
     expect(f.config.crashAfter).toBeUndefined();
@@ -25,6 +25,7 @@ describe('parseOperatorFlags', () => {
         '--kubeconfig', '/tmp/kc', '--namespace=conflux', '--listen', '[::1]:9090', '--leader-elect', '--lease-name', 'ops-lease',
         '--identity=me', '--cluster-domain', 'k8s.test', '--pod-address=dns', '--listen-on-pod-ip', '--workers', '4',
         '--resync-ms=1000', '--admin-timeout-ms', '5000', '--log-level=debug', '--log-format', 'text', '--crash-after', 'remove',
+        '--quorum-lost-after-ms=20000',
       ],
       {},
     );
@@ -35,7 +36,7 @@ describe('parseOperatorFlags', () => {
       workers: 4,
       resyncMs: 1000,
       crashAfter: 'remove',
-      reconcile: { clusterDomain: 'k8s.test', podAddress: 'dns', listenOnPodIP: true },
+      reconcile: { clusterDomain: 'k8s.test', podAddress: 'dns', listenOnPodIP: true, quorumLostAfterMs: 20_000 },
       leaderElection: { namespace: 'conflux', name: 'ops-lease', identity: 'me', leaseDurationMs: 15_000 },
     });
   });

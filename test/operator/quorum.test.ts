@@ -129,3 +129,45 @@ describe('quorum loss', () => {
     expect(w.kube.eventReasons()).not.toContain('QuorumLost');
   });
 });
+
+describe('recovery after quorum loss (docs/runbooks.md, "Quorum lost on Kubernetes")', () => {
+  it('once demo-0 was forced into a new cluster, the other PVCs emptied and status.clusterId cleared, the operator adopts it and adds the others', async () => {
+    const w = new World({ replicas: 3 });
+    await converge(w);
+    const oldId = w.conflux.clusterId;
+    // demo-1 and demo-2 lose their disks for good: quorum lost, nothing changes.
+    w.deletePod('demo-1');
+    w.deletePod('demo-2');
+    w.pending.add('demo-1');
+    w.pending.add('demo-2');
+    await passes(w, 3);
+    expect(condition(w, 'Degraded')).toMatchObject({ reason: 'QuorumLost' });
+    const changes = w.conflux.changes.length;
+    // The runbook, with the operator stopped: the StatefulSet scaled to 1, the PVCs of demo-1 and
+    // demo-2 deleted, demo-0 restarted with CONFLUX_FORCE_NEW_CLUSTER=true: it keeps its data and
+    // is the only voter of a new cluster.
+    const sts = w.statefulSet()!;
+    w.kube.put('StatefulSet', { ...sts, spec: { ...sts.spec!, replicas: 1 } });
+    w.conflux.volumes.delete('demo-1');
+    w.conflux.volumes.delete('demo-2');
+    w.pending.clear();
+    const v0 = w.conflux.volumes.get('demo-0')!;
+    v0.clusterId = 'forced-1';
+    w.conflux.clusterId = 'forced-1';
+    w.conflux.config_ = w.conflux.config_.filter((m) => m.id === 'demo-0');
+    w.conflux.leaderId = null;
+    w.sync();
+    // Before the recorded id is cleared the operator refuses the new cluster as foreign data.
+    await passes(w, 2);
+    expect(condition(w, 'Degraded')).toMatchObject({ status: 'True', reason: 'ForeignData' });
+    expect(w.conflux.changes.length).toBe(changes);
+    // kubectl patch confluxcluster demo --subresource=status --type=merge -p '{"status":{"clusterId":null}}'
+    await w.kube.patchStatus('conflux', 'demo', { clusterId: null });
+    await converge(w);
+    expect(w.cluster().status).toMatchObject({ clusterId: 'forced-1', phase: 'Running' });
+    expect(w.cluster().status!.clusterId).not.toBe(oldId);
+    expect(w.conflux.changes.slice(changes)).toEqual(['add demo-1', 'promote demo-1', 'add demo-2', 'promote demo-2']);
+    expect(w.kube.eventReasons()).toContain('ClusterAdopted');
+    expect(condition(w, 'Degraded')).toMatchObject({ status: 'False' });
+  });
+});
