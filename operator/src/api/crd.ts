@@ -177,7 +177,7 @@ const podTemplateSchema: SchemaOf<PodTemplateOverrides> = {
 const pvcName = (description: string): JSONSchemaProps => str(description, { minLength: 1, maxLength: PVC_NAME.maxLength, pattern: PVC_NAME.pattern });
 
 const backupSchema: SchemaOf<BackupSpec> = {
-  schedule: str('Cron schedule of the backups (5 fields: minute hour day-of-month month day-of-week, or @daily...), in UTC.', { pattern: CRON_PATTERN }),
+  schedule: str('Cron schedule of the backups (5 fields: minute hour day-of-month month day-of-week, or @daily...), in the kube-controller-manager\'s time zone (usually UTC).', { pattern: CRON_PATTERN }),
   volumeClaimName: pvcName('An existing PVC the backups are written to; the operator creates <name>-backups when absent.'),
   size: str(`Size of the PVC the operator creates (default ${BACKUP_SIZE_DEFAULT}).`, { pattern: QUANTITY_PATTERN }),
   storageClassName: str('Storage class of the PVC the operator creates (the cluster default when absent).', { minLength: 1 }),

@@ -129,7 +129,7 @@ export interface PodTemplateOverrides {
  * keeps the newest `retain` files on a volume.
  */
 export interface BackupSpec {
-  /** 5-field cron schedule (UTC), e.g. `0 3 * * *`. */
+  /** 5-field cron schedule in the kube-controller-manager's time zone (usually UTC), e.g. `0 3 * * *`. */
   schedule: string;
   /** An existing PVC to write backups to; when absent the operator creates `<name>-backups`. */
   volumeClaimName?: string;

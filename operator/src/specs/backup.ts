@@ -104,8 +104,9 @@ export function buildBackupCronJob(cluster: ConfluxCluster, o: AddressOptions): 
     kind: 'CronJob',
     metadata: { name, namespace: metaNamespace(cluster), labels, ownerReferences: [ownerReference(cluster)] },
     spec: {
+      // No timeZone: it needs tz data in the controller-manager; schedules follow its zone (UTC in
+      // the usual images).
       schedule: backup.schedule,
-      timeZone: 'Etc/UTC',
       suspend: backup.suspend ?? false,
       // One backup at a time: two would race on the pruning.
       concurrencyPolicy: 'Forbid',
