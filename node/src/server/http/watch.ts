@@ -26,7 +26,7 @@ export class WatchStreams {
    * The SSE text of recent changes by revision: a change delivered to a thousand watchers is
    * formatted once (a revision always names the same change: the text never goes stale).
    */
-  private readonly formatted = new Map<number, string>();
+  private readonly formatted = new Map<number, Buffer>();
 
   constructor(private readonly ctx: AppContext) {}
 
@@ -129,10 +129,11 @@ export class WatchStreams {
     }
   }
 
-  private format(event: WatchEvent): string {
+  private format(event: WatchEvent): Buffer {
     let text = this.formatted.get(event.revision);
     if (text === undefined) {
-      text = formatEvent(event);
+      // Encoded once too: a string would be converted to UTF-8 again for every stream.
+      text = Buffer.from(formatEvent(event), 'utf8');
       this.formatted.set(event.revision, text);
       // Maps iterate in insertion order: drop the oldest.
       if (this.formatted.size > FORMATTED_EVENTS_KEPT) this.formatted.delete(this.formatted.keys().next().value as number);
