@@ -365,6 +365,8 @@ export class PodRunner {
       this.schedulePatch();
       return false;
     }
+    // Terminated while the environment was being read: start nothing any more.
+    if (this.terminating) return false;
     const hostname = this.pod.spec?.hostname ?? this.name;
     const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
     const lines = ['set -e', `hostname ${q(hostname)}`];
@@ -405,6 +407,12 @@ export class PodRunner {
       });
       proc.once('error', (err) => {
         this.host.log(`pod ${this.namespace}/${this.name} container ${run.spec.name}: spawn failed: ${err.message}`);
+        if (proc.pid === undefined) {
+          run.proc = null;
+          run.state = { waiting: { reason: 'RunContainerError', message: err.message } };
+          run.lastState = { terminated: { exitCode: 128, reason: 'StartError', finishedAt: now() as unknown as Date } };
+          resolve();
+        }
       });
     });
     this.schedulePatch();
