@@ -43,7 +43,9 @@ export function idleReason(state: ReconcileState, observed: Observed, pod: PodIn
   const member = leader.view.members.find((m) => m.id === pod.name);
   if (member === undefined) return 'not a member';
   if (member.role === 'learner') return 'a learner';
-  if (!member.healthy) return 'a voter the leader does not hear from';
+  // Both the leader's view and the pod's readiness: right after an election a new leader may not
+  // have heard from a follower yet, and restarting a serving voter then could cost the quorum.
+  if (!member.healthy && !pod.ready) return 'a voter the leader does not hear from';
   return null;
 }
 
