@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LoadResult } from '../bench/lib/loadgen.js';
-import { loadRange, pointName, ratio, renderMarkdown, renderReportPlot, type BenchReport } from '../bench/lib/report.js';
+import { checkTargets, loadRange, pointName, ratio, renderMarkdown, renderReportPlot, type BenchReport } from '../bench/lib/report.js';
 import { escapeXml, logTicks, niceTicks, renderPlot } from '../bench/lib/svg-plot.js';
 
 function load(throughput: number, p99Ms: number): LoadResult {
@@ -99,6 +99,23 @@ describe('report rendering', () => {
     expect(md).toContain('1,800 /s');
     // The machine's load over the point's runs ends every row.
     expect(rows.every((r) => r.endsWith('| 2.0 |'))).toBe(true);
+  });
+
+  it('checks the targets of issue 5 against the medians, met or not', () => {
+    const r = report();
+    // 3 nodes, 64 writers: 64,000/s vs 32,000/s (2.00x) and p99 2 vs 4 ms: met.
+    const t = checkTargets(r);
+    const w = t.find((x) => x.where === '3 nodes, 64 writers')!;
+    expect([w.ratio, w.met]).toEqual(['2.00x, p99 0.50x', true]);
+    // A single writer's p50 0.5 ms vs etcd's 1 ms: met; the 1-node floor of 1,000 writes/s: met.
+    expect(t.find((x) => x.target.startsWith('single writer') && x.where === '1 node')!.met).toBe(true);
+    expect(t.find((x) => x.target.includes('1,000 writes/s'))!.met).toBe(true);
+    // Conflux slower than etcd: the same row says no.
+    const slow = report();
+    for (const p of slow.points) p.median.conflux = { ...p.median.etcd, throughput: p.median.etcd.throughput * 1.2 };
+    const w2 = checkTargets(slow).find((x) => x.where === '3 nodes, 64 writers')!;
+    expect([w2.ratio, w2.met]).toEqual(['1.20x, p99 1.00x', false]);
+    expect(renderMarkdown(slow)).toContain('| **no** |');
   });
 
   it('gives the load as a range when it moved between runs', () => {

@@ -111,7 +111,88 @@ export function renderMarkdown(r: BenchReport): string {
     }
   }
   lines.push('');
+  lines.push('Targets of issue 5 (medians above; seed floors: writes/s at 64 writers, p99 at one writer):');
+  lines.push('');
+  lines.push(renderTargets(r));
   return lines.join('\n');
+}
+
+export interface TargetCheck {
+  target: string;
+  where: string;
+  conflux: string;
+  etcd: string;
+  ratio: string;
+  met: boolean;
+}
+
+/** The seed's floors per cluster size: write p99 (ms, at one writer) and writes/s (at 64 writers). */
+const FLOORS: Record<number, { p99Ms: number; writesPerSec: number }> = { 1: { p99Ms: 10, writesPerSec: 1000 }, 3: { p99Ms: 50, writesPerSec: 500 }, 5: { p99Ms: 100, writesPerSec: 300 } };
+
+/** Issue 5's targets, each checked against the medians of this report (those it has points for). */
+export function checkTargets(r: BenchReport): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const find = (size: number, workload: Workload, concurrency: number): PointResult | undefined =>
+    r.points.find((p) => p.spec.size === size && p.spec.workload === workload && p.spec.concurrency === concurrency && p.spec.target === 'leader' && p.spec.valueBytes < 1024);
+  const sizes = [...new Set(r.points.map((p) => p.spec.size))].sort((a, b) => a - b);
+  for (const size of sizes) {
+    for (const c of [64, 256]) {
+      const p = find(size, 'write', c);
+      if (!p || size === 1) continue;
+      const C = p.median.conflux;
+      const E = p.median.etcd;
+      out.push({
+        target: 'writes: >= 1.5x etcd, p99 <= etcd',
+        where: `${size} nodes, ${c} writers`,
+        conflux: `${n(C.throughput)}/s, p99 ${ms(C.latency.p99Ms)} ms`,
+        etcd: `${n(E.throughput)}/s, p99 ${ms(E.latency.p99Ms)} ms`,
+        ratio: `${ratio(C.throughput, E.throughput)}, p99 ${ratio(C.latency.p99Ms, E.latency.p99Ms)}`,
+        met: C.throughput >= 1.5 * E.throughput && C.latency.p99Ms <= E.latency.p99Ms,
+      });
+    }
+    const one = find(size, 'write', 1);
+    if (one) {
+      const C = one.median.conflux.latency;
+      const E = one.median.etcd.latency;
+      out.push({ target: 'single writer: p50 <= etcd', where: `${size} node${size === 1 ? '' : 's'}`, conflux: `p50 ${ms(C.p50Ms)} ms`, etcd: `p50 ${ms(E.p50Ms)} ms`, ratio: ratio(C.p50Ms, E.p50Ms), met: C.p50Ms <= E.p50Ms });
+    }
+    for (const [workload, factor] of [['read-linearizable', 2], ['read-serializable', 3]] as const) {
+      const p = find(size, workload, 64);
+      if (!p) continue;
+      const C = p.median.conflux.throughput;
+      const E = p.median.etcd.throughput;
+      out.push({ target: `${workload.replace('read-', '')} reads at 64: >= ${factor}x etcd`, where: `${size} node${size === 1 ? '' : 's'}`, conflux: `${n(C)}/s`, etcd: `${n(E)}/s`, ratio: ratio(C, E), met: C >= factor * E });
+    }
+    const floor = FLOORS[size];
+    const w64 = find(size, 'write', 64);
+    if (floor && w64) {
+      const C = w64.median.conflux.throughput;
+      out.push({ target: `seed floor: > ${n(floor.writesPerSec)} writes/s`, where: `${size} node${size === 1 ? '' : 's'}, 64 writers`, conflux: `${n(C)}/s`, etcd: `${n(w64.median.etcd.throughput)}/s`, ratio: ratio(C, floor.writesPerSec) + ' of floor', met: C > floor.writesPerSec });
+    }
+    if (floor && one) {
+      const C = one.median.conflux.latency.p99Ms;
+      out.push({ target: `seed floor: write p99 < ${floor.p99Ms} ms`, where: `${size} node${size === 1 ? '' : 's'}, 1 writer`, conflux: `p99 ${ms(C)} ms`, etcd: `p99 ${ms(one.median.etcd.latency.p99Ms)} ms`, ratio: ratio(C, floor.p99Ms) + ' of floor', met: C < floor.p99Ms });
+    }
+  }
+  for (const f of r.fanout.filter((x) => x.watchers === 5000)) {
+    const C = f.median.conflux;
+    out.push({
+      target: 'watch: 5,000 watchers, p99 < 50 ms at 1,000 writes/s',
+      where: `${f.size} nodes`,
+      conflux: `p99 ${ms(C.p99Ms)} ms at ${n(C.writesPerSec)} writes/s`,
+      etcd: `p99 ${ms(f.median.etcd.p99Ms)} ms at ${n(f.median.etcd.writesPerSec)} writes/s`,
+      ratio: ratio(C.p99Ms, f.median.etcd.p99Ms),
+      met: C.p99Ms < 50 && C.writesPerSec >= 950,
+    });
+  }
+  return out;
+}
+
+export function renderTargets(r: BenchReport): string {
+  const rows = checkTargets(r);
+  const lines = ['| target | where | Conflux | etcd | Conflux / etcd | met |', '|---|---|---:|---:|---:|:---:|'];
+  for (const t of rows) lines.push(`| ${t.target} | ${t.where} | ${t.conflux} | ${t.etcd} | ${t.ratio} | ${t.met ? 'yes' : '**no**'} |`);
+  return lines.join('\n') + '\n';
 }
 
 const COLORS = { conflux: '#1f77b4', etcd: '#d62728' };
