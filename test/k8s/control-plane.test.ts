@@ -1,9 +1,10 @@
 // The real control plane (test/k8s/control-plane.ts) with Conflux's CRD: versions, the CRD's schema enforced by the
 // API server (issue #7, scenario 7: bad specs are rejected with the schema's message) and the scale subresource.
 // Needs the Go-built tools: `make test-deps` (see test/k8s/README.md).
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpsGet, startControlPlane, type ControlPlane } from './control-plane.js';
+import { ControlPlaneError, httpsGet, startControlPlane, type ControlPlane } from './control-plane.js';
 
 const repo = resolve(import.meta.dirname, '../..');
 const crdFile = resolve(repo, 'crds/confluxclusters.yaml');
@@ -16,9 +17,11 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  await cp?.stop();
-  // stop() leaves no process behind.
-  for (const pid of Object.values(cp?.pids() ?? {})) expect(pid).toBeUndefined();
+  if (!cp) return;
+  await cp.stop();
+  // stop() leaves no process and (unless asked to keep it) no folder behind.
+  for (const pid of Object.values(cp.pids())) expect(pid).toBeUndefined();
+  if (!process.env.KEEP_TEST_DIRS) expect(existsSync(cp.dir)).toBe(false);
 }, 60_000);
 
 async function kubectlOk(args: string[], input?: string): Promise<string> {
@@ -131,4 +134,28 @@ describe('real Kubernetes control plane', () => {
     expect(over.code).not.toBe(0);
     expect(over.stderr).toContain('should be less than or equal to 9');
   });
+});
+
+describe('a control plane that cannot start', () => {
+  it('throws with the failing component and the tail of its log, and leaves no process or folder', async () => {
+    const err = await startControlPlane({ extraArgs: { 'kube-apiserver': ['--no-such-flag=1'] } }).then(
+      () => { throw new Error('startControlPlane should have failed'); },
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ControlPlaneError);
+    const e = err as ControlPlaneError;
+    expect(e.code).toBe('exited');
+    expect(e.message).toContain('kube-apiserver exited');
+    expect(e.message).toContain('unknown flag: --no-such-flag');
+    // etcd had started: it was stopped too (no process mentions the folder any more).
+    const mentioning = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(e.dir);
+      } catch {
+        return false;
+      }
+    });
+    expect(mentioning).toEqual([]);
+    if (!process.env.KEEP_TEST_DIRS) expect(existsSync(e.dir)).toBe(false);
+  }, 60_000);
 });

@@ -71,6 +71,8 @@ export interface ControlPlane {
 
 /** Thrown when a component does not start; the message holds the tail of its log. */
 export class ControlPlaneError extends Error {
+  /** The control plane's folder (removed by then unless kept). */
+  dir = '';
   constructor(readonly code: 'start_failed' | 'exited' | 'timeout', message: string) {
     super(message);
     this.name = 'ControlPlaneError';
@@ -395,7 +397,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     await stopAll();
     // A failed start keeps its folder when asked to (the logs are in it); the error already holds their tails.
     if (!opts.dir && !(opts.keepDir ?? process.env.KEEP_TEST_DIRS)) rmSync(dir, { recursive: true, force: true });
-    if (e instanceof ControlPlaneError) throw e;
-    throw new ControlPlaneError('start_failed', `control plane did not start: ${(e as Error).message}`);
+    const err = e instanceof ControlPlaneError ? e : new ControlPlaneError('start_failed', `control plane did not start: ${(e as Error).message}`);
+    err.dir = dir;
+    throw err;
   }
 }
