@@ -1,6 +1,40 @@
 // Pod addresses and the hosts file that stands in for cluster DNS. Every pod gets its own
 // 127.0.x.y (all of 127.0.0.0/8 is local on Linux, so no network namespace is needed) and a hosts
 // file bind-mounted over /etc/hosts in its mount namespace, listing every pod's DNS name.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { alive, REGISTRY } from './mount-points.js';
+
+/**
+ * Claims a 127.0.X. block for one kubelet (X in 100..249) through a lock file in the registry,
+ * so kubelets of test files running at the same time never hand out the same pod address (nodes
+ * listen on port 7070 of their pod address). A block whose owner process died is taken over.
+ */
+export function claimAddressBlock(): { prefix: string; release(): void } {
+  mkdirSync(REGISTRY, { recursive: true });
+  const start = process.pid % 150;
+  for (let i = 0; i < 150; i++) {
+    const octet = 100 + ((start + i) % 150);
+    const file = join(REGISTRY, `net-${octet}`);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        writeFileSync(file, String(process.pid), { flag: 'wx' });
+        return { prefix: `127.0.${octet}.`, release: () => rmSync(file, { force: true }) };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        let owner = 0;
+        try {
+          owner = Number(readFileSync(file, 'utf8'));
+        } catch {
+          // removed meanwhile: try again
+        }
+        if (owner !== 0 && alive(owner)) break;
+        rmSync(file, { force: true });
+      }
+    }
+  }
+  throw new Error('no free 127.0.X. address block for a process kubelet');
+}
 
 /** Hands out 127.a.b.N addresses round-robin, so a released address is not reused at once. */
 export class AddressPool {

@@ -1,13 +1,14 @@
 // Unit tests of the process kubelet's pure parts: $(VAR) expansion, the downward API, image
 // mapping, addresses and hosts files, probe thresholds. The kubelet as a whole is exercised by
 // the operator e2e scenarios against a real control plane.
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AddressPool, hostsFile, podHostNames } from './addresses.js';
+import { AddressPool, claimAddressBlock, hostsFile, podHostNames } from './addresses.js';
+import { REGISTRY } from './mount-points.js';
 import { containerEnv, EnvError, expand, type EnvSources } from './env.js';
 import { containerArgv, ImageError, imageRepository, REPO_ROOT, writeImageBin } from './images.js';
 import { ProbeState, resolvePort, runProbe } from './probes.js';
@@ -107,6 +108,24 @@ describe('addresses', () => {
     expect(() => new AddressPool('10.0.0.')).toThrow();
   });
 
+  it('claims distinct address blocks for kubelets running at once and takes over a dead owner\'s', () => {
+    const a = claimAddressBlock();
+    const b = claimAddressBlock();
+    try {
+      expect(a.prefix).toMatch(/^127\.0\.(1\d\d|2[0-4]\d)\.$/);
+      expect(b.prefix).not.toBe(a.prefix);
+      // A block whose owner is gone (pid 0 is never a live process here) is free again.
+      const octet = a.prefix.split('.')[2];
+      writeFileSync(join(REGISTRY, `net-${octet}`), '999999999');
+      const c = claimAddressBlock();
+      expect(c.prefix).toBe(a.prefix);
+      c.release();
+    } finally {
+      a.release();
+      b.release();
+    }
+  });
+
   it('writes hosts files with every pod FQDN and the own short name', () => {
     const a = { ip: '127.0.9.10', names: podHostNames({ name: 'demo-0', namespace: 'ns', hostname: 'demo-0', subdomain: 'demo-peer' }, 'cluster.local') };
     const b = { ip: '127.0.9.11', names: podHostNames({ name: 'demo-1', namespace: 'ns', hostname: 'demo-1', subdomain: 'demo-peer' }, 'cluster.local') };
@@ -142,15 +161,15 @@ describe('probes', () => {
       expect(resolvePort('client', c)).toBe(port);
       expect(() => resolvePort('nope', c)).toThrow();
       const exec = async (cmd: string[]) => cmd[0] === 'ok';
-      expect(await runProbe({ httpGet: { path: '/readyz', port: 'client' as unknown as object } } as never, c, '127.0.0.1', exec)).toBe('success');
+      expect(await runProbe({ timeoutSeconds: 20, httpGet: { path: '/readyz', port: 'client' } } as never, c, '127.0.0.1', exec)).toBe('success');
       status = 503;
-      expect(await runProbe({ httpGet: { path: '/readyz', port: 'client' } } as never, c, '127.0.0.1', exec)).toBe('failure');
-      expect(await runProbe({ tcpSocket: { port } } as never, c, '127.0.0.1', exec)).toBe('success');
+      expect(await runProbe({ timeoutSeconds: 20, httpGet: { path: '/readyz', port: 'client' } } as never, c, '127.0.0.1', exec)).toBe('failure');
+      expect(await runProbe({ timeoutSeconds: 20, tcpSocket: { port } } as never, c, '127.0.0.1', exec)).toBe('success');
       expect(await runProbe({ exec: { command: ['ok'] } }, c, '127.0.0.1', exec)).toBe('success');
       expect(await runProbe({ exec: { command: ['no'] } }, c, '127.0.0.1', exec)).toBe('failure');
     } finally {
       server.close();
     }
-    expect(await runProbe({ tcpSocket: { port } } as never, c, '127.0.0.1', async () => true)).toBe('failure');
+    expect(await runProbe({ timeoutSeconds: 20, tcpSocket: { port } } as never, c, '127.0.0.1', async () => true)).toBe('failure');
   });
 });

@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
-import { AddressPool, type HostEntry } from './addresses.js';
+import { AddressPool, claimAddressBlock, type HostEntry } from './addresses.js';
 import { MountPoints } from './mount-points.js';
 import { PodRunner, type PodHost } from './pod-runner.js';
 import { isConflict, isNotFound, KubeRest } from './rest.js';
@@ -18,7 +18,7 @@ import { isConflict, isNotFound, KubeRest } from './rest.js';
 export interface ProcessKubeletOptions {
   kubeConfig: KubeConfig;
   nodeName?: string;
-  /** Pod addresses are `${addressPrefix}N`, N in 10..250 (default 127.0.<pid-derived>.). */
+  /** Pod addresses are `${addressPrefix}N`, N in 10..250 (default: a 127.0.X. block claimed for this kubelet). */
   addressPrefix?: string;
   clusterDomain?: string;
   syncMs?: number;
@@ -40,6 +40,7 @@ export class ProcessKubelet {
   private readonly clusterDomain: string;
   private readonly pods = new Map<string, PodRunner>();
   private readonly mountPoints: MountPoints;
+  private readonly block: { prefix: string; release(): void } | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private syncing: Promise<void> | null = null;
@@ -48,7 +49,11 @@ export class ProcessKubelet {
 
   constructor(private readonly opts: ProcessKubeletOptions) {
     this.nodeName = opts.nodeName ?? 'process-node';
-    this.pool = new AddressPool(opts.addressPrefix ?? `127.0.${100 + (process.pid % 150)}.`);
+    if (opts.addressPrefix !== undefined) this.pool = new AddressPool(opts.addressPrefix);
+    else {
+      this.block = claimAddressBlock();
+      this.pool = new AddressPool(this.block.prefix);
+    }
     this.clusterDomain = opts.clusterDomain ?? 'cluster.local';
     this.rootDir = mkdtempSync(join(tmpdir(), 'process-kubelet-'));
     this.log = opts.log ?? (() => undefined);
@@ -82,6 +87,7 @@ export class ProcessKubelet {
       // the control plane may be gone already
     }
     rmSync(this.rootDir, { recursive: true, force: true });
+    this.block?.release();
     this.mountPoints.release();
   }
 

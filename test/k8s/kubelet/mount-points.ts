@@ -6,10 +6,11 @@
 import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-const REGISTRY = '/tmp/process-kubelet-registry';
+export const REGISTRY = '/tmp/process-kubelet-registry';
 const STATE = join(REGISTRY, 'created');
 
-const alive = (pid: number) => {
+export const alive = (pid: number) => {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -44,7 +45,7 @@ export class MountPoints {
   /** Unregisters; the last running kubelet removes the created mount points (only when empty). */
   release(): void {
     rmSync(this.me, { force: true });
-    const others = readdirSync(REGISTRY).filter((f) => f !== 'created' && alive(Number(f.split('-')[0])));
+    const others = readdirSync(REGISTRY).filter((f) => f !== 'created' && !f.startsWith('net-') && alive(Number(f.split('-')[0])));
     if (others.length > 0) return;
     const created = readdirSync(STATE).map((f) => decodeURIComponent(f)).sort((a, b) => b.length - a.length);
     for (const path of created) {
