@@ -49,7 +49,7 @@ async function confluxRetrying(endpoint: string, args: string[], timeoutMs = 60_
 
 async function status(n: ProcNode): Promise<Record<string, unknown> | null> {
   try {
-    const r = await fetch(`${n.client}/admin/status`, { signal: AbortSignal.timeout(2000) });
+    const r = await fetch(`${n.client}/admin/status`, { signal: AbortSignal.timeout(5000) });
     return r.ok ? ((await r.json()) as Record<string, unknown>) : null;
   } catch {
     return null;
@@ -233,6 +233,8 @@ describe('backup and restore (docs/runbooks.md: Backup, Restore)', () => {
     rmSync(old.dataDir, { recursive: true, force: true });
     cpSync(oldDir, old.dataDir, { recursive: true });
     c.start(old.id);
+    // A loaded machine may take a while to start a node: wait until it serves before judging it.
+    await waitFor('the old node serves', () => status(old), 60_000);
     const add = await confluxRetrying(r1!.client, ['members', 'add', 'a', '--peer-url', old.peerURL, '--client-url', old.client]);
     expect(add.code, add.stderr).toBe(0);
     await new Promise((r) => setTimeout(r, 3000));
@@ -298,6 +300,7 @@ describe('quorum loss (docs/runbooks.md: Quorum loss)', () => {
     // The lost nodes come back with their old data by mistake: refused, nothing changes.
     const before = (await status(survivor))!;
     for (const n of lost) c.start(n.id);
+    for (const n of lost) await waitFor(`old ${n.id} serves`, () => status(n), 60_000);
     await new Promise((r) => setTimeout(r, 4000));
     const after = (await status(survivor))!;
     expect(after).toMatchObject({ role: 'leader', term: before.term, clusterId: newClusterId });
