@@ -121,6 +121,7 @@ describe('report rendering', () => {
   it('gives the load as a range when it moved between runs', () => {
     expect(loadRange([{ load1: 3.04 }, { load1: 12.5 }, { load1: 7 }])).toBe('3.0-12.5');
     expect(loadRange([])).toBe('n/a');
+    expect(loadRange([{ load1: 20, cpuPressure: 97.6 }, { load1: 22, cpuPressure: 99 }])).toBe('20.0-22.0 (98-99 %)');
   });
 
   it('plots writes per cluster size, with spread series only for more than one node', () => {

@@ -5,7 +5,7 @@
 // minimal client by default (a fraction of node:http's CPU per request), or an http.Agent.
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { loadAverage, processCpuMs } from './procs.js';
+import { cpuPressure, loadAverage, processCpuMs } from './procs.js';
 import { RawConnection } from './raw-http.js';
 import { round, Samples, summarizeLatencies, type LatencySummary } from './stats.js';
 
@@ -57,6 +57,8 @@ export interface LoadResult {
   maxServerCpuCores: number;
   /** The machine's 1-minute load average at the end of the run (other work on the box). */
   load1: number;
+  /** CPU pressure at the end of the run (% of the last 10 s with a task waiting for a CPU), if known. */
+  cpuPressure?: number | null;
   /** A few error descriptions (status and body start), for the log. */
   errorSamples: string[];
 }
@@ -156,6 +158,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     serverCpuUsPerRequest: requests === 0 ? 0 : round((serverCores * seconds * 1e6) / requests, 1),
     maxServerCpuCores: round(Math.max(0, ...perServer), 3),
     load1: loadAverage().load1,
+    cpuPressure: cpuPressure(),
     errorSamples,
   };
 }

@@ -128,6 +128,20 @@ export function loadAverage(): { load1: number; load5: number; load15: number } 
   return { load1: a!, load5: b!, load15: c! };
 }
 
+/**
+ * The share of the last 10 s in which some runnable task waited for a CPU (Linux PSI,
+ * /proc/pressure/cpu "some avg10", in %), or null where the kernel does not report it. Near 100 %
+ * means every process, the servers under test included, queued for a CPU most of the time.
+ */
+export function cpuPressure(): number | null {
+  try {
+    const m = /some avg10=([0-9.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

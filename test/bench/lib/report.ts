@@ -69,12 +69,16 @@ export function ratio(a: number, b: number): string {
 }
 
 /** The machine's 1-minute load average over a point's runs (other work on the box), "min-max". */
-export function loadRange(runs: { load1: number }[]): string {
+export function loadRange(runs: { load1: number; cpuPressure?: number | null }[]): string {
   if (runs.length === 0) return 'n/a';
-  const loads = runs.map((r) => r.load1);
-  const lo = Math.min(...loads);
-  const hi = Math.max(...loads);
-  return lo === hi ? lo.toFixed(1) : `${lo.toFixed(1)}-${hi.toFixed(1)}`;
+  const range = (xs: number[], digits: number): string => {
+    const lo = Math.min(...xs);
+    const hi = Math.max(...xs);
+    return lo === hi ? lo.toFixed(digits) : `${lo.toFixed(digits)}-${hi.toFixed(digits)}`;
+  };
+  const pressures = runs.map((r) => r.cpuPressure).filter((p): p is number => typeof p === 'number');
+  const load = range(runs.map((r) => r.load1), 1);
+  return pressures.length === 0 ? load : `${load} (${range(pressures, 0)} %)`;
 }
 
 export function renderMarkdown(r: BenchReport): string {
@@ -85,7 +89,7 @@ export function renderMarkdown(r: BenchReport): string {
     lines.push(`Raw disk limit (256-byte append + fdatasync, one at a time): **${n(r.disk.appendsPerSec)} /s**, p50 ${ms(r.disk.p50Ms)} ms, p99 ${ms(r.disk.p99Ms)} ms.`);
   }
   lines.push('');
-  lines.push('| nodes | workload | Conflux ops/s | etcd ops/s | ratio | Conflux p50 / p99 ms | etcd p50 / p99 ms | p99 ratio | server CPU µs/op C / E | errors C / E | load (1 min) |');
+  lines.push('| nodes | workload | Conflux ops/s | etcd ops/s | ratio | Conflux p50 / p99 ms | etcd p50 / p99 ms | p99 ratio | server CPU µs/op C / E | errors C / E | load (1 min) (CPU pressure) |');
   lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const p of r.points) {
     const c = p.median.conflux;
