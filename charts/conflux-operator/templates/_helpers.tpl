@@ -41,9 +41,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{/*
-The RBAC rules of the operator: exactly what it calls (operator/examples/rbac.yaml is the
-reference, and test/charts checks that both grant the same). The Lease rule is added separately,
-in the release namespace, and only with leader election.
+The RBAC rules of the operator: only the verbs it uses (operator/src/kube-client.ts calls and the
+informers of operator/src/main.ts). test/charts/charts.test.ts checks them against that list and
+that they never exceed operator/examples/rbac.yaml. The Lease rules are separate, in the release
+namespace, and only with leader election.
 */}}
 {{- define "conflux-operator.rules" -}}
 - apiGroups: [conflux.io]
@@ -51,7 +52,7 @@ in the release namespace, and only with leader election.
   verbs: [get, list, watch]
 - apiGroups: [conflux.io]
   resources: [confluxclusters/status]
-  verbs: [get, patch, update]
+  verbs: [patch]
 - apiGroups: [apps]
   resources: [statefulsets]
   verbs: [get, list, watch, create, patch]
@@ -60,17 +61,21 @@ in the release namespace, and only with leader election.
   verbs: [get, create, patch]
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch, delete]
+  verbs: [list, watch, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [get, create, patch]
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
-# spec.backup (a CronJob, the Jobs it runs, the backup PVC) and spec.restore (a Job, pod 0's PVC).
+# spec.backup: the CronJob; spec.restore: the copy Job (watched, with the backup Jobs, for their outcome).
 - apiGroups: [batch]
-  resources: [cronjobs, jobs]
-  verbs: [get, list, watch, create, patch, delete]
+  resources: [cronjobs]
+  verbs: [get, create, patch, delete]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create, patch]
+# The backup volume and pod 0's volume of a restore.
 - apiGroups: [""]
   resources: [persistentvolumeclaims]
   verbs: [get, create]
