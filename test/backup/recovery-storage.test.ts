@@ -129,6 +129,14 @@ describe('restore into a data directory', () => {
     }
   });
 
+  it('refuses a backup that was not taken from a running cluster (Raft index 0)', async () => {
+    const file = join(root, 'empty.bak');
+    await writeFile(file, await backupBytes(new KvStore()));
+    const dir = join(root, 'data-empty');
+    await expect(restoreDataDir({ path: dir, backupFile: file, self })).rejects.toMatchObject({ code: 'backup_corrupt' });
+    expect(existsSync(dir)).toBe(false);
+  });
+
   it('starts over after an interrupted restore, and a plain start refuses one', async () => {
     const file = await backupFile();
     const dir = join(root, 'data');

@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Membership, SnapshotMeta } from '../raft/types.js';
-import { BACKUP_END_MAGIC, BACKUP_TRAILER_BYTES, type BackupSummary } from '../store/backup-format.js';
+import { BACKUP_END_MAGIC, BACKUP_TRAILER_BYTES, BackupFormatError, type BackupSummary } from '../store/backup-format.js';
 import { decodeImage } from '../store/snapshot-reader.js';
 import { backupImageChunks, inspectBackupFile } from './backup-file.js';
 import { DataDir } from './data-dir.js';
@@ -94,6 +94,8 @@ export async function restoreDataDir(o: RestoreOptions): Promise<RestoreOutcome>
 
   const summary = await inspectBackupFile(o.backupFile);
   const { header } = summary;
+  // Every real cluster has applied its first configuration entry: index 0 is a hand-made file.
+  if (header.index < 1 || header.term < 1) throw new BackupFormatError('backup_corrupt', `the backup is at Raft index ${header.index}, term ${header.term}: not taken from a running cluster`);
   // Every item and invariant, before anything is created (the image is decoded again at start).
   await decodeImage({ index: header.index, term: header.term }, backupImageChunks(o.backupFile, summary));
 
