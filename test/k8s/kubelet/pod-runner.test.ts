@@ -88,6 +88,9 @@ describe('PodRunner', () => {
     await waitFor('the node running', () => last()?.phase === 'Running' && last().containerStatuses?.[0]?.started === true, 60_000, 100);
     expect(last().podIP).toBe('127.0.77.10');
     expect(last().conditions?.find((c) => c.type === 'Initialized')?.status).toBe('True');
+    // A condition's transition time is when its status last changed, not the time of the patch.
+    const initializedAt = patches.map((p) => p.conditions?.find((c) => c.type === 'Initialized')).filter((c) => c?.status === 'True').map((c) => c!.lastTransitionTime);
+    expect(new Set(initializedAt).size).toBe(1);
     // A node that waits to be added answers /healthz but not /readyz: not ready.
     expect(last().conditions?.find((c) => c.type === 'Ready')?.status).toBe('False');
     const r = await fetch('http://127.0.77.10:7070/admin/status', { headers: { authorization: 'Bearer adm' } });

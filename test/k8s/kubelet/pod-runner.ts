@@ -82,6 +82,7 @@ export class PodRunner {
   private lastPatched = '';
   private patching: Promise<void> | null = null;
   private patchAgain = false;
+  private readonly transitions = new Map<string, { status: string; time: string }>();
 
   constructor(
     private pod: V1Pod,
@@ -606,13 +607,16 @@ export class PodRunner {
   status(): V1PodStatus {
     const main = this.containers.filter((r) => !r.init);
     const allReady = main.length > 0 && main.every((r) => r.ready && r.proc !== null);
-    const t = now() as unknown as Date;
-    const cond = (type: string, ok: boolean, reason?: string): V1PodCondition => ({
-      type,
-      status: ok ? 'True' : 'False',
-      lastTransitionTime: t,
-      ...(ok || reason === undefined ? {} : { reason }),
-    });
+    const cond = (type: string, ok: boolean, reason?: string): V1PodCondition => {
+      const status = ok ? 'True' : 'False';
+      // lastTransitionTime changes only when the condition's status does.
+      let last = this.transitions.get(type);
+      if (last?.status !== status) {
+        last = { status, time: now() };
+        this.transitions.set(type, last);
+      }
+      return { type, status, lastTransitionTime: last.time as unknown as Date, ...(ok || reason === undefined ? {} : { reason }) };
+    };
     const status: V1PodStatus = {
       phase: this.phase,
       hostIP: this.host.hostIP,
@@ -660,8 +664,7 @@ export class PodRunner {
       do {
         this.patchAgain = false;
         const status = this.status();
-        // Transition times are left out of the comparison: only real changes are written.
-        const key = JSON.stringify(status, (k, v: unknown) => (k === 'lastTransitionTime' ? undefined : v));
+        const key = JSON.stringify(status);
         if (key === this.lastPatched) continue;
         try {
           await this.host.rest.patch(`/api/v1/namespaces/${this.namespace}/pods/${this.name}/status`, { status }, 'strategic');
