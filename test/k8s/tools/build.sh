@@ -16,6 +16,8 @@ HELM_VERSION=v3.19.5
 # from client-go's version; a plain `go install` leaves 1.20).
 HELM_KUBE_MAJOR=1 HELM_KUBE_MINOR=34
 
+# Go's official tarball puts it in /usr/local/go, which a non-login shell (CI) may not have on its PATH.
+[[ -x /usr/local/go/bin/go ]] && PATH="$PATH:/usr/local/go/bin"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
 log() { echo "build.sh: $*" >&2; }
@@ -33,9 +35,16 @@ have_kubernetes() {
   [[ "$("$dir/kube-apiserver" --version 2>/dev/null)" == "Kubernetes $v" ]] || return 1
   [[ "$("$dir/kube-controller-manager" --version 2>/dev/null)" == "Kubernetes $v" ]] || return 1
   [[ "$("$dir/kube-scheduler" --version 2>/dev/null)" == "Kubernetes $v" ]] || return 1
-  "$dir/kubectl" version --client 2>/dev/null | grep -qx "Client Version: $v"
+  # Captured, not piped into grep -q: grep exiting at the first match can SIGPIPE the tool, and pipefail
+  # would turn that into a failed check.
+  local out
+  out=$("$dir/kubectl" version --client 2>/dev/null) || return 1
+  [[ $'\n'$out$'\n' == *$'\n'"Client Version: $v"$'\n'* ]]
 }
-have_etcd() { [[ -x $1/etcd ]] && "$1/etcd" --version 2>/dev/null | grep -qx "etcd Version: ${2#v}"; }
+have_etcd() {
+  local out
+  [[ -x $1/etcd ]] && out=$("$1/etcd" --version 2>/dev/null) && [[ $out$'\n' == "etcd Version: ${2#v}"$'\n'* ]]
+}
 have_helm() { [[ -x $1/helm ]] && [[ "$("$1/helm" version --template '{{.Version}}' 2>/dev/null)" == "$2" ]]; }
 
 # Runs "build_<tool> <partial dir>" under a per-tool lock (two helpers or test runs may ask at once) unless the
