@@ -209,6 +209,22 @@ describe('streaming', () => {
       expect(summary.sizeBytes).toBeGreaterThan(120 * 256 * 1024);
       expect(summary.header.keys).toBe(120);
 
+      // Ctrl-C during `snapshot save`: it stops, says so, and leaves no file.
+      const file = path.join(dir, 'interrupted.bak');
+      const controller2 = new AbortController();
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      let err = '';
+      stderr.on('data', (c: Buffer) => (err += c.toString()));
+      stdout.resume();
+      const running = run(['snapshot', 'save', file, '--endpoints', server.url], { stdout, stderr, stdin: Object.assign(Readable.from([]), { isTTY: false }), env: {}, signal: controller2.signal });
+      await waitUntil(() => existsSync(`${file}.part`), 10_000);
+      controller2.abort();
+      expect(await running).toBe(1);
+      expect(err).toMatch(/interrupted; nothing was written/);
+      expect(existsSync(file)).toBe(false);
+      expect(existsSync(`${file}.part`)).toBe(false);
+
       // A client that goes away mid-stream: the node stops and says so.
       const controller = new AbortController();
       const partial = await fetch(`${server.url}/admin/snapshot`, { signal: controller.signal });

@@ -282,8 +282,11 @@ export class ConfluxClient {
    * have the request deadline; after that, a stream silent for `idleTimeoutMs` (default: the
    * client's timeout) is cut and the iteration throws StreamStalledError.
    */
-  async backupStream(options: { serializable?: boolean; idleTimeoutMs?: number } = {}): Promise<AsyncIterable<Uint8Array>> {
+  async backupStream(options: { serializable?: boolean; idleTimeoutMs?: number; signal?: AbortSignal } = {}): Promise<AsyncIterable<Uint8Array>> {
     const controller = new AbortController();
+    // Ctrl-C: the reader's next read fails, and the caller cleans up what it wrote.
+    if (options.signal?.aborted === true) controller.abort();
+    else options.signal?.addEventListener('abort', () => controller.abort(), { once: true });
     const res = await this.request(
       { method: 'GET', path: '/admin/snapshot', query: { consistency: options.serializable === true ? 'serializable' : undefined }, kind: 'idempotent' },
       { stream: true, signal: controller.signal },
@@ -435,6 +438,8 @@ async function* readBody(res: Response, idleMs: number, endpoint: string, contro
   const reader = res.body.getReader();
   try {
     for (;;) {
+      // What fetch already buffered would still be read after an abort: stop here instead.
+      if (controller.signal.aborted) throw new Error('aborted');
       let timer: NodeJS.Timeout | undefined;
       const stalled = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new StreamStalledError(endpoint, idleMs)), idleMs);

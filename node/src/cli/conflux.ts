@@ -199,7 +199,7 @@ async function execute(client: ConfluxClient, global: GlobalOptions, command: Cl
       return EXIT_OK;
     }
     case 'snapshot-save':
-      return snapshotSave(client, command, { json, timeoutMs: global.timeoutMs }, io);
+      return snapshotSave(client, command, { json, timeoutMs: global.timeoutMs, ...(io.signal === undefined ? {} : { signal: io.signal }) }, io);
     case 'snapshot-status':
       return snapshotStatus(command, { json }, io);
     case 'help':

@@ -46,16 +46,24 @@ function printDescription(d: Record<string, unknown>, json: boolean, io: Snapsho
 export async function snapshotSave(
   client: ConfluxClient,
   command: Extract<CliCommand, { name: 'snapshot-save' }>,
-  options: { json: boolean; timeoutMs: number },
+  options: { json: boolean; timeoutMs: number; signal?: AbortSignal },
   io: SnapshotIO,
 ): Promise<number> {
   let summary: BackupSummary;
   try {
-    const stream = await client.backupStream({ serializable: command.serializable, idleTimeoutMs: options.timeoutMs });
+    const stream = await client.backupStream({
+      serializable: command.serializable,
+      idleTimeoutMs: options.timeoutMs,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
     summary = await writeBackupFile(command.file, stream);
   } catch (err) {
     // Refusals and unreachable endpoints are reported by the caller like every other command.
     if (err instanceof ConfluxHttpError || err instanceof UnreachableError || err instanceof OutcomeUnknownError) throw err;
+    if (options.signal?.aborted === true) {
+      io.stderr.write(`conflux: snapshot save interrupted; nothing was written to ${command.file}\n`);
+      return EXIT_INVALID;
+    }
     const what = err instanceof BackupFormatError || err instanceof BackupFileError ? `${err.code}: ${err.message}` : `the backup stream from ${client.endpoint} broke: ${err instanceof Error ? err.message : String(err)}`;
     io.stderr.write(`conflux: snapshot save failed: ${what}; nothing was written to ${command.file}\n`);
     return EXIT_INVALID;
