@@ -223,9 +223,11 @@ describe('Workload classification', () => {
     await new Promise((r) => server.close(r));
   });
 
-  async function classify(a: typeof answer, targetURL = url): Promise<Record<string, number>> {
+  // A generous timeout by default: on a loaded machine a prompt answer can take a few hundred ms,
+  // and must not be classified as a timeout.
+  async function classify(a: typeof answer, targetURL = url, opTimeoutMs = 3000): Promise<Record<string, number>> {
     answer = a;
-    const w = new Workload({ seed: 1, clients: 1, keys: ['k'], targets: () => [{ id: 'n1', url: targetURL }], opTimeoutMs: 200, thinkMsMax: 0, now: () => performance.now() });
+    const w = new Workload({ seed: 1, clients: 1, keys: ['k'], targets: () => [{ id: 'n1', url: targetURL }], opTimeoutMs, thinkMsMax: 0, now: () => performance.now() });
     w.start();
     await new Promise((r) => setTimeout(r, 300));
     await w.stop();
@@ -238,7 +240,7 @@ describe('Workload classification', () => {
     expect(Object.keys(await classify({ status: 200, body: '{"revision":1}' }))).toEqual(['ok']);
     expect(Object.keys(await classify({ status: 503, body: '{}' }))).toEqual(['failed']);
     expect(Object.keys(await classify({ status: 504, body: '{}' }))).toEqual(['indeterminate']);
-    expect(Object.keys(await classify({ status: 200, body: '{}', delayMs: 1000 }))).toEqual(['indeterminate']);
+    expect(Object.keys(await classify({ status: 200, body: '{}', delayMs: 1000 }, url, 200))).toEqual(['indeterminate']);
     const closed = (await import('../support/ports.js')).freePorts(1);
     expect(Object.keys(await classify({ status: 200, body: '' }, `http://127.0.0.1:${(await closed)[0]}`))).toEqual(['failed']);
   });
