@@ -67,7 +67,7 @@ beforeAll(async () => {
   writeFileSync(wrongPeerFile, WRONG_PEER);
   cluster.adminToken = ADMIN;
   nodes = await cluster.startStatic(['a', 'b', 'c'], ['--auth-token-file', tokens, '--admin-token-file', admin, '--peer-token-file', peer]);
-  await cluster.leader(15_000);
+  await cluster.leader(30_000);
 });
 
 afterAll(async () => {
@@ -152,7 +152,7 @@ describe('a 3-node cluster with client, admin and peer tokens', () => {
     const others = nodes.filter((n) => n.id !== victim.id);
     await cluster.kill(victim.id);
     cluster.start(victim.id, ['--peer-token-file', wrongPeerFile]);
-    await waitFor('the intruder to serve', () => cluster.status(victim.id), 15_000);
+    await waitFor('the intruder to serve', () => cluster.status(victim.id), 30_000);
     const terms = await Promise.all(others.map(async (n) => (await cluster.status(n.id))!.term));
     // Writes go on with the two that share the token.
     for (let i = 0; i < 20; i++) {
@@ -174,7 +174,7 @@ describe('a 3-node cluster with client, admin and peer tokens', () => {
 
     await cluster.kill(victim.id);
     cluster.start(victim.id);
-    await waitFor('the member to catch up with the right token', async () => (await serializable(victim, 'app/while-cut-off-19')) === 'w19', 15_000);
+    await waitFor('the member to catch up with the right token', async () => (await serializable(victim, 'app/while-cut-off-19')) === 'w19', 30_000);
     expect(await cluster.leader()).toBe(leader);
   });
 
