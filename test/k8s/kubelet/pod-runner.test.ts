@@ -2,7 +2,7 @@
 // as a Conflux node in its own mount+UTS namespace, on its pod address, with its secret and data
 // volumes at their mount paths and the hosts file naming the other pods; status follows the
 // probes; terminate sends SIGTERM and deletes the Pod with a UID precondition.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
@@ -111,4 +111,84 @@ describe('PodRunner', () => {
     expect(await fetch('http://127.0.77.10:7070/healthz').catch(() => null)).toBeNull();
     expect(pool.inUse).toBe(0);
   }, 90_000);
+  it('restarts a container whose liveness probe fails (exec probes in its namespace), ends a Never pod as Failed', async () => {
+    const patches = new Map<string, V1PodStatus[]>();
+    const rest = {
+      get: async (path: string) => {
+        throw new Error(`unexpected GET ${path}`);
+      },
+      patch: async (path: string, body: { status: V1PodStatus }) => {
+        const name = path.split('/')[6]!;
+        patches.set(name, [...(patches.get(name) ?? []), body.status]);
+        return {};
+      },
+      delete: async () => ({}),
+    } as unknown as KubeRest;
+    const pool = new AddressPool('127.0.78.');
+    const runners: PodRunner[] = [];
+    const host: PodHost = {
+      rest,
+      nodeName: 'n1',
+      hostIP: '127.0.0.1',
+      clusterDomain: 'cluster.local',
+      apiServer: null,
+      allocateIP: () => pool.allocate(),
+      releaseIP: (ip) => pool.release(ip),
+      hostEntries: () => runners.map((r) => r.hostEntry()).filter((e): e is HostEntry => e !== null),
+      addressesChanged: () => runners.forEach((r) => r.writeHosts()),
+      ensureMountPoint: (p, isFile) => mountPoints.ensure(p, isFile),
+      claimDirectory: async () => null,
+      log: () => undefined,
+      gone: () => undefined,
+    };
+    const marker = join(root, 'alive-marker');
+    const flaky: V1Pod = {
+      metadata: { name: 'flaky', namespace: 'ns1', uid: 'uid-flaky-000000' },
+      spec: {
+        nodeName: 'n1',
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: 'main',
+            image: 'conflux:test',
+            command: ['sh', '-c', `touch ${marker}; exec sleep 600`],
+            // Ready while the marker exists; the liveness probe fails until the marker is gone.
+            readinessProbe: { exec: { command: ['test', '-e', marker] }, periodSeconds: 1, timeoutSeconds: 10 },
+            livenessProbe: { exec: { command: ['sh', '-c', `test ! -e ${marker}.kill`] }, periodSeconds: 1, timeoutSeconds: 10, failureThreshold: 1 },
+          },
+        ],
+      },
+    };
+    const failing: V1Pod = {
+      metadata: { name: 'once', namespace: 'ns1', uid: 'uid-once-0000000' },
+      spec: { nodeName: 'n1', restartPolicy: 'Never', containers: [{ name: 'main', image: 'conflux:test', command: ['sh', '-c', 'echo bye; exit 3'] }] },
+    };
+    const a = new PodRunner(flaky, host, root);
+    const b = new PodRunner(failing, host, root);
+    runners.push(a, b);
+    try {
+      await Promise.all([a.start(), b.start()]);
+      const last = (n: string) => patches.get(n)?.at(-1);
+      await waitFor('flaky ready', () => last('flaky')?.conditions?.find((c) => c.type === 'Ready')?.status === 'True', 30_000, 100);
+      await waitFor('once failed', () => last('once')?.phase === 'Failed', 30_000, 100);
+      expect(last('once')?.containerStatuses?.[0]?.state?.terminated?.exitCode).toBe(3);
+      expect(b.logs()).toContain('bye');
+      // Make the liveness probe fail: the container is killed (SIGTERM) and started again.
+      writeFileSync(`${marker}.kill`, '');
+      await waitFor('a restart', () => (last('flaky')?.containerStatuses?.[0]?.restartCount ?? 0) >= 1, 60_000, 100);
+      rmSync(`${marker}.kill`);
+      const status = last('flaky')!.containerStatuses![0]!;
+      expect(status.lastState?.terminated?.exitCode).toBe(143);
+      expect(status.lastState?.terminated?.reason).toBe('Killed');
+      await waitFor('flaky running and ready again', () => {
+        const s = last('flaky');
+        return s?.containerStatuses?.[0]?.state?.running !== undefined && s.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+      }, 60_000, 100).catch((err) => {
+        throw new Error(`${(err as Error).message}: ${JSON.stringify(last('flaky'))}`);
+      });
+    } finally {
+      await Promise.all([a.terminate(1), b.terminate(1)]);
+    }
+    expect(pool.inUse).toBe(0);
+  }, 120_000);
 });

@@ -513,12 +513,16 @@ export class PodRunner {
   }
 
   private async execProbe(run: ContainerRun, command: string[], timeoutMs: number): Promise<boolean> {
-    let pid: string;
-    try {
-      pid = readFileSync(run.pidFile, 'utf8').trim();
-    } catch {
-      return false;
+    // The script writes its pid just before exec: a probe right after a (re)start waits for it.
+    let pid = '';
+    for (const deadline = Date.now() + timeoutMs; pid === '' && Date.now() < deadline; ) {
+      try {
+        pid = readFileSync(run.pidFile, 'utf8').trim();
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
+    if (pid === '') return false;
     const argv = containerArgv({ image: run.spec.image, command, args: [] });
     return new Promise<boolean>((resolve) => {
       const p = spawn('nsenter', ['-t', pid, '-m', '-u', '--', ...argv], { env: run.env, stdio: 'ignore', detached: true });
