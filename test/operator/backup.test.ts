@@ -11,30 +11,10 @@ import { reconcile } from '../../operator/src/reconcile/reconcile.js';
 import { backupCronJobName, backupScript } from '../../operator/src/specs/backup.js';
 import { makeCluster } from './fixtures.js';
 import { World } from './fake-world.js';
+import { converge, passes, ref } from './passes.js';
 
-const ref = { namespace: 'conflux', name: 'demo' };
 const condition = (w: World, type: string) => w.cluster().status?.conditions?.find((c) => c.type === type);
 const BACKUP = { schedule: '*/5 * * * *' };
-
-async function converge(w: World): Promise<void> {
-  for (let i = 0; i < 60; i++) {
-    w.sync();
-    const before = w.kube.writes().length + w.conflux.changes.length;
-    const r = await reconcile(w.ctx(), ref);
-    w.nowMs += 1000;
-    w.sync();
-    if (r.kind === 'done' && w.kube.writes().length + w.conflux.changes.length === before) return;
-  }
-  throw new Error('no convergence');
-}
-
-async function passes(w: World, n: number): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    w.sync();
-    await reconcile(w.ctx(), ref);
-    w.nowMs += 1000;
-  }
-}
 
 /** A Job as the CronJob controller creates it, finished as `outcome` at `at`. */
 function putJob(w: World, name: string, outcome: 'ok' | 'failed' | 'running', at: string, podMessage?: string): void {

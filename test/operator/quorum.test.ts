@@ -3,23 +3,10 @@
 // pod deleted, even with a pending template change.
 import { describe, expect, it } from 'vitest';
 import type { AdminClient, MembersView } from '../../operator/src/conflux-admin.js';
-import { reconcile } from '../../operator/src/reconcile/reconcile.js';
 import { World } from './fake-world.js';
+import { converge, passes, ref } from './passes.js';
 
-const ref = { namespace: 'conflux', name: 'demo' };
 const condition = (w: World, type: string) => w.cluster().status?.conditions?.find((c) => c.type === type);
-
-async function converge(w: World, ctx = w.ctx()): Promise<void> {
-  for (let i = 0; i < 60; i++) {
-    w.sync();
-    const before = w.kube.writes().length + w.conflux.changes.length;
-    const r = await reconcile(ctx, ref);
-    w.nowMs += 1000;
-    w.sync();
-    if (r.kind === 'done' && w.kube.writes().length + w.conflux.changes.length === before) return;
-  }
-  throw new Error('no convergence');
-}
 
 /** The fake nodes' admin API with `members` answered by `members`. */
 function withMembers(w: World, members: AdminClient['members']): AdminClient {
@@ -33,14 +20,6 @@ function withMembers(w: World, members: AdminClient['members']): AdminClient {
     remove: (t, id) => c.remove(t, id),
     transferLeader: (t, to) => c.transferLeader(t, to),
   };
-}
-
-async function passes(w: World, n: number, ctx = w.ctx()): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    w.sync();
-    await reconcile(ctx, ref);
-    w.nowMs += 1000;
-  }
 }
 
 describe('quorum loss', () => {

@@ -6,33 +6,12 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { reconcile } from '../../operator/src/reconcile/reconcile.js';
 import { restoreScript, restoreWrapperCommand } from '../../operator/src/specs/restore.js';
 import { World } from './fake-world.js';
+import { converge, passes, ref } from './passes.js';
 
-const ref = { namespace: 'conflux', name: 'demo' };
 const condition = (w: World, type: string) => w.cluster().status?.conditions?.find((c) => c.type === type);
 const RESTORE = { volumeClaimName: 'old-backups', file: 'old-backup-29000000.cfxsnap' };
-
-async function passes(w: World, n: number): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    w.sync();
-    await reconcile(w.ctx(), ref);
-    w.nowMs += 1000;
-  }
-}
-
-async function converge(w: World): Promise<void> {
-  for (let i = 0; i < 60; i++) {
-    w.sync();
-    const before = w.kube.writes().length + w.conflux.changes.length;
-    const r = await reconcile(w.ctx(), ref);
-    w.nowMs += 1000;
-    w.sync();
-    if (r.kind === 'done' && w.kube.writes().length + w.conflux.changes.length === before) return;
-  }
-  throw new Error('no convergence');
-}
 
 function finishJob(w: World, outcome: 'Complete' | 'Failed', message = ''): void {
   const job = w.kube.peek('Job', 'conflux', 'demo-restore')!;

@@ -5,20 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { reconcile } from '../../operator/src/reconcile/reconcile.js';
 import { World } from './fake-world.js';
-
-const ref = { namespace: 'conflux', name: 'demo' };
-
-async function converge(w: World): Promise<void> {
-  for (let i = 0; i < 80; i++) {
-    w.sync();
-    const before = w.kube.writes().length + w.conflux.changes.length;
-    const r = await reconcile(w.ctx(), ref);
-    w.nowMs += 1000;
-    w.sync();
-    if (r.kind === 'done' && w.kube.writes().length + w.conflux.changes.length === before) return;
-  }
-  throw new Error('no convergence');
-}
+import { converge, ref } from './passes.js';
 
 const restarts = (w: World) => w.kube.events.filter((e) => e.reason === 'PodRestarted').map((e) => e.message!.split(' ')[1]!);
 const images = (w: World) => w.pods().map((p) => `${p.metadata!.name}=${p.spec!.containers[0]!.image}`);
@@ -26,7 +13,7 @@ const images = (w: World) => w.pods().map((p) => `${p.metadata!.name}=${p.spec!.
 describe('rolling update order', () => {
   it('restarts one pod per pass, each after every pod is ready again, the leader last after a transfer to an updated voter', async () => {
     const w = new World({ replicas: 5 });
-    await converge(w);
+    await converge(w, undefined, 80);
     w.setSpec({ image: 'conflux:0.2.0' });
     const log: string[] = [];
     for (let i = 0; i < 80 && images(w).some((x) => !x.endsWith('0.2.0')); i++) {
@@ -53,7 +40,7 @@ describe('rolling update order', () => {
       'transfer to demo-1',
       'restart demo-0 (leader demo-1)',
     ]);
-    await converge(w);
+    await converge(w, undefined, 80);
     expect(w.cluster().status!.phase).toBe('Running');
     // Only the transfer changed the Raft state: no member was removed or added.
     expect(w.conflux.config()).toEqual(['demo-0:voter', 'demo-1:voter', 'demo-2:voter', 'demo-3:voter', 'demo-4:voter']);
@@ -61,7 +48,7 @@ describe('rolling update order', () => {
 
   it('restarts a stale voter the leader does not hear from first, without waiting for a settled cluster', async () => {
     const w = new World({ replicas: 3 });
-    await converge(w);
+    await converge(w, undefined, 80);
     w.setSpec({ image: 'conflux:0.2.0' });
     w.sync();
     await reconcile(w.ctx(), ref); // patches the template
@@ -78,14 +65,14 @@ describe('rolling update order', () => {
     await reconcile(w.ctx(), ref);
     expect(restarts(w)).toEqual(['demo-1']);
     expect(w.kube.events.find((e) => e.reason === 'PodRestarted')!.message).toContain('a voter the leader does not hear from');
-    await converge(w);
+    await converge(w, undefined, 80);
     expect(restarts(w)).toEqual(['demo-1', 'demo-2', 'demo-0']);
     expect(images(w)).toEqual(['demo-0=conflux:0.2.0', 'demo-1=conflux:0.2.0', 'demo-2=conflux:0.2.0']);
   });
 
   it('replaces a stale pod stuck Pending (the fixed template is the only way out) while the membership step waits on it', async () => {
     const w = new World({ replicas: 3 });
-    await converge(w);
+    await converge(w, undefined, 80);
     // Scaling to 4 with a template whose pod cannot be scheduled.
     w.pending.add('demo-3');
     w.setSpec({ replicas: 4, podTemplate: { spec: { nodeSelector: { disk: 'none' } } } });
@@ -106,7 +93,7 @@ describe('rolling update order', () => {
     expect(restarts(w)).toEqual(['demo-3']);
     expect(w.kube.events.find((e) => e.reason === 'PodRestarted')!.message).toContain('(Pending)');
     w.pending.clear();
-    await converge(w);
+    await converge(w, undefined, 80);
     expect(w.conflux.config()).toEqual(['demo-0:voter', 'demo-1:voter', 'demo-2:voter', 'demo-3:voter']);
     expect(w.pods().every((p) => p.spec!.nodeSelector === undefined)).toBe(true);
     // The three old pods already run the (original, restored) template: not restarted.
@@ -129,14 +116,14 @@ describe('rolling update order', () => {
     await reconcile(w.ctx(), ref);
     expect(restarts(w).sort()).toEqual(['demo-0', 'demo-1']);
     w.pending.clear();
-    await converge(w);
+    await converge(w, undefined, 80);
     expect(w.conflux.changes).toEqual(['bootstrap demo-0', 'add demo-1', 'promote demo-1']);
     expect(images(w)).toEqual(['demo-0=conflux:0.2.0', 'demo-1=conflux:0.2.0']);
   });
 
   it('restarts nothing without a leader', async () => {
     const w = new World({ replicas: 3 });
-    await converge(w);
+    await converge(w, undefined, 80);
     w.conflux.partitioned = true;
     w.setSpec({ image: 'conflux:0.2.0' });
     for (let i = 0; i < 4; i++) {
