@@ -4,8 +4,8 @@
 // endpoints in order), writes `<job name>.cfxsnap` on the backup volume and keeps the newest
 // `retain` files. The file is named after the Job, so the operator knows which file a successful
 // Job wrote without reading the volume.
-import type { V1CronJob, V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import { BACKUP_SIZE_DEFAULT, resolveSpec, type ConfluxCluster } from '../api/types.js';
+import type { V1CronJob, V1PersistentVolumeClaim, V1PodSpec } from '@kubernetes/client-node';
+import { BACKUP_SIZE_DEFAULT, resolveSpec, type ConfluxCluster, type PodTemplateOverrides } from '../api/types.js';
 import {
   AUTH_VOLUME,
   contentHash,
@@ -98,7 +98,6 @@ export function buildBackupCronJob(cluster: ConfluxCluster, o: AddressOptions): 
   const name = backupCronJobName(cluster);
   const labels = labelsFor(cluster, 'backup');
   const endpoints = Array.from({ length: spec.replicas }, (_, i) => memberURLs(cluster, podName(cluster, i), o).clientURL);
-  const userPod = spec.podTemplate.spec ?? {};
   return withHash<V1CronJob>({
     apiVersion: 'batch/v1',
     kind: 'CronJob',
@@ -122,13 +121,7 @@ export function buildBackupCronJob(cluster: ConfluxCluster, o: AddressOptions): 
           template: {
             metadata: { labels },
             spec: {
-              restartPolicy: 'Never',
-              enableServiceLinks: false,
-              automountServiceAccountToken: false,
-              ...(userPod.nodeSelector !== undefined ? { nodeSelector: userPod.nodeSelector } : {}),
-              ...(userPod.tolerations !== undefined ? { tolerations: userPod.tolerations } : {}),
-              ...(userPod.securityContext !== undefined ? { securityContext: userPod.securityContext } : {}),
-              ...(userPod.imagePullSecrets !== undefined ? { imagePullSecrets: userPod.imagePullSecrets } : {}),
+              ...jobPodBasics(spec.podTemplate.spec),
               containers: [
                 {
                   name: BACKUP_CONTAINER,
@@ -154,4 +147,22 @@ export function buildBackupCronJob(cluster: ConfluxCluster, o: AddressOptions): 
       },
     },
   });
+}
+
+/**
+ * What the backup and restore Job pods share: run once, no Service links or API token (they only
+ * talk to the Conflux pods and their volume), and the user's scheduling and security settings
+ * from spec.podTemplate so that they land where the cluster's pods may run.
+ */
+export function jobPodBasics(userPod: PodTemplateOverrides['spec']): Partial<V1PodSpec> {
+  const p: NonNullable<PodTemplateOverrides['spec']> = userPod ?? {};
+  return {
+    restartPolicy: 'Never',
+    enableServiceLinks: false,
+    automountServiceAccountToken: false,
+    ...(p.nodeSelector !== undefined ? { nodeSelector: p.nodeSelector } : {}),
+    ...(p.tolerations !== undefined ? { tolerations: p.tolerations } : {}),
+    ...(p.securityContext !== undefined ? { securityContext: p.securityContext } : {}),
+    ...(p.imagePullSecrets !== undefined ? { imagePullSecrets: p.imagePullSecrets } : {}),
+  };
 }

@@ -7,7 +7,7 @@
 // such file) runs conflux-node as usual. The other pods then join as learners and are promoted.
 import type { V1Job, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { resolveSpec, type ConfluxCluster } from '../api/types.js';
-import { BACKUP_MOUNT, BACKUP_VOLUME, shellQuote } from './backup.js';
+import { BACKUP_MOUNT, BACKUP_VOLUME, jobPodBasics, shellQuote } from './backup.js';
 import { DATA_VOLUME, labelsFor, metaName, metaNamespace, namesOf, ownerReference, PATHS, selectorLabels, withHash } from './names.js';
 
 /** Where the restore Job leaves the backup file on pod 0's volume. */
@@ -58,7 +58,6 @@ export function buildRestoreJob(cluster: ConfluxCluster): V1Job {
   const restore = spec.restore;
   if (restore === undefined) throw new Error('buildRestoreJob without spec.restore');
   const labels = labelsFor(cluster, 'restore');
-  const userPod = spec.podTemplate.spec ?? {};
   return withHash<V1Job>({
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -69,13 +68,7 @@ export function buildRestoreJob(cluster: ConfluxCluster): V1Job {
       template: {
         metadata: { labels },
         spec: {
-          restartPolicy: 'Never',
-          enableServiceLinks: false,
-          automountServiceAccountToken: false,
-          ...(userPod.nodeSelector !== undefined ? { nodeSelector: userPod.nodeSelector } : {}),
-          ...(userPod.tolerations !== undefined ? { tolerations: userPod.tolerations } : {}),
-          ...(userPod.securityContext !== undefined ? { securityContext: userPod.securityContext } : {}),
-          ...(userPod.imagePullSecrets !== undefined ? { imagePullSecrets: userPod.imagePullSecrets } : {}),
+          ...jobPodBasics(spec.podTemplate.spec),
           containers: [
             {
               name: RESTORE_CONTAINER,
