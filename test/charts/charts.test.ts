@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAllYaml, loadYaml } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { OPERATOR_API_CALLS } from '../operator/api-calls.js';
 import { CLUSTER_CHART, find, helm, HelmTemplateError, OPERATOR_CHART, REPO, template, valuesFile, type K8sObject } from './helm.js';
 import { NON_DEFAULT_CLUSTER_VALUES, NON_DEFAULT_OPERATOR_VALUES } from './values.js';
 
@@ -108,22 +109,7 @@ describe('conflux-operator chart: defaults', () => {
     const example = loadAllYaml(readFileSync(join(REPO, 'operator/examples/rbac.yaml'), 'utf8')) as { kind: string; rules?: Rule[] }[];
     const exampleGrants = grants(example.find((d) => d.kind === 'ClusterRole')!.rules!);
     const role = find(objects, 'ClusterRole')[0] as K8sObject & { rules: Rule[] };
-    // What operator/src calls through kube-client.ts (get/list/create/patch/replace/delete/
-    // patchStatus/createEvent) and watches (main.ts informers), besides the Lease.
-    const used: [string, string, string[]][] = [
-      ['conflux.io', 'confluxclusters', ['get', 'list', 'watch']],
-      ['conflux.io', 'confluxclusters/status', ['patch']],
-      ['apps', 'statefulsets', ['get', 'list', 'watch', 'create', 'patch']],
-      ['', 'services', ['get', 'create', 'patch']],
-      ['', 'secrets', ['get', 'create', 'patch']],
-      ['', 'pods', ['list', 'watch', 'delete']],
-      ['policy', 'poddisruptionbudgets', ['get', 'create', 'patch']],
-      ['', 'events', ['create']],
-      ['batch', 'cronjobs', ['get', 'create', 'patch', 'delete']],
-      ['batch', 'jobs', ['get', 'list', 'watch', 'create', 'patch']],
-      ['', 'persistentvolumeclaims', ['get', 'create']],
-    ];
-    expect(grants(role.rules)).toEqual(used.flatMap(([g, r, verbs]) => verbs.map((v) => `${g}/${r}:${v}`)).sort());
+    expect(grants(role.rules)).toEqual(OPERATOR_API_CALLS.flatMap(([g, r, verbs]) => verbs.map((v) => `${g}/${r}:${v}`)).sort());
     for (const g of grants(role.rules)) expect(exampleGrants, g).toContain(g);
     // Without election, no Lease permission at all.
     expect(grants(role.rules).some((g) => g.startsWith('coordination.k8s.io/'))).toBe(false);

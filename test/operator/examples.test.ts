@@ -6,6 +6,7 @@ import { loadAllYaml, loadYaml } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { buildCrd, type JSONSchemaProps } from '../../operator/src/api/crd.js';
 import { resolveSpec, validateSpec, type ConfluxCluster } from '../../operator/src/api/types.js';
+import { LEASE_CALLS, OPERATOR_API_CALLS } from './api-calls.js';
 
 /** Problems of `value` against a structural schema (what the API server would prune or reject). */
 function check(schema: JSONSchemaProps, value: unknown, path = ''): string[] {
@@ -87,20 +88,7 @@ describe('operator/examples/rbac.yaml', () => {
     const role = docs.find((d) => d.kind === 'ClusterRole')!;
     const can = (group: string, resource: string, verb: string) =>
       role.rules!.some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
-    const needed: [string, string, string[]][] = [
-      ['conflux.io', 'confluxclusters', ['get', 'list', 'watch']],
-      ['conflux.io', 'confluxclusters/status', ['patch']],
-      ['apps', 'statefulsets', ['get', 'list', 'watch', 'create', 'patch']],
-      ['', 'services', ['get', 'create', 'patch']],
-      ['', 'secrets', ['get', 'create', 'patch']],
-      ['', 'pods', ['list', 'watch', 'delete']],
-      ['policy', 'poddisruptionbudgets', ['get', 'create', 'patch']],
-      ['', 'events', ['create']],
-      ['coordination.k8s.io', 'leases', ['get', 'create', 'update']],
-      ['batch', 'cronjobs', ['get', 'create', 'patch', 'delete']],
-      ['batch', 'jobs', ['get', 'list', 'watch', 'create']],
-      ['', 'persistentvolumeclaims', ['get', 'create']],
-    ];
+    const needed = [...OPERATOR_API_CALLS, LEASE_CALLS];
     for (const [g, r, verbs] of needed) for (const v of verbs) expect(can(g, r, v), `${v} ${g}/${r}`).toBe(true);
   });
 });
