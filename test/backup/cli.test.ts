@@ -17,6 +17,7 @@ import { encodeCommand } from '../../node/src/store/index.js';
 import { FakeNode } from '../http/fake-node.js';
 import { startServer, type TestServer } from '../http/harness.js';
 import { collect, meta } from '../store/helpers.js';
+import { refusedURL } from '../support/ports.js';
 
 /** A fake node that can produce backups of its (real) store. */
 class BackupNode extends FakeNode {
@@ -59,10 +60,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => broken.listen(0, '127.0.0.1', r));
   brokenURL = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  deadURL = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-  await new Promise<void>((r) => s.close(() => r()));
+  deadURL = await refusedURL();
 });
 afterAll(async () => {
   await t.close();

@@ -11,6 +11,7 @@ import {
   type WatchEvent,
 } from '../../node/src/cli/client.js';
 import { startServer, type TestServer } from '../http/harness.js';
+import { refusedURL } from '../support/ports.js';
 
 let t: TestServer;
 let deadURL: string;
@@ -18,10 +19,7 @@ let deadURL: string;
 beforeAll(async () => {
   t = await startServer({ options: { listLimitMax: 3 } });
   // A port that was just free: connections to it are refused.
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  deadURL = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-  await new Promise<void>((r) => s.close(() => r()));
+  deadURL = await refusedURL();
 });
 afterAll(async () => {
   await t.close();

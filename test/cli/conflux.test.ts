@@ -1,12 +1,11 @@
 // The compiled `conflux` CLI as a child process against a test server: what only a real process
 // shows (exit codes, stdin, environment variables, SIGINT). Output formats are in run.test.ts.
 import { spawn } from 'node:child_process';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { UnauthorizedError } from '../../node/src/server/http/index.js';
 import { startServer, type TestServer } from '../http/harness.js';
 import { buildCli, type BuiltCli } from './build-cli.js';
+import { refusedURL } from '../support/ports.js';
 
 let cli: BuiltCli;
 let t: TestServer;
@@ -23,10 +22,7 @@ beforeAll(async () => {
       },
     }),
   ]);
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  deadURL = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-  await new Promise<void>((r) => s.close(() => r()));
+  deadURL = await refusedURL();
 });
 afterAll(async () => {
   await t?.close();

@@ -1,14 +1,13 @@
 // The CLI's `run()` in-process (fast): what each command prints in text and JSON, and its exit
 // code. conflux.test.ts runs the compiled script as a child process for the process-level parts.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { run } from '../../node/src/cli/conflux.js';
 import { startServer, type TestServer } from '../http/harness.js';
+import { refusedURL } from '../support/ports.js';
 
 let t: TestServer;
 let deadURL: string;
@@ -16,10 +15,7 @@ let files: string;
 
 beforeAll(async () => {
   t = await startServer({ options: { listLimitMax: 2 } });
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  deadURL = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-  await new Promise<void>((r) => s.close(() => r()));
+  deadURL = await refusedURL();
   files = await mkdtemp(path.join(tmpdir(), 'conflux-run-'));
 });
 afterAll(async () => {

@@ -13,3 +13,9 @@ export async function freePorts(count: number): Promise<number[]> {
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   return ports;
 }
+
+/** A URL on a port that was just free: connections to it are refused (the "unreachable node" of CLI tests). */
+export async function refusedURL(): Promise<string> {
+  const [port] = await freePorts(1);
+  return `http://127.0.0.1:${port!}`;
+}
