@@ -110,7 +110,7 @@ describe('HttpAdminClient failures', () => {
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
         seen.push({ method: req.method, url: req.url, headers: req.headers, body });
-        res.writeHead(307, { Location: 'http://10.0.0.1:7070/admin/members' }).end('{}');
+        res.writeHead(307, { Location: 'http://127.0.0.2:9/admin/members' }).end('{}');
       });
     };
     await expect(admin.transferLeader({ url: `${url}/`, token: 't' }, 'demo-2')).rejects.toMatchObject({ status: 307 });
