@@ -131,7 +131,7 @@ export class ProcessCluster {
   }
 
   /** The id of the node that all running nodes agree leads, waiting up to `timeoutMs`. */
-  async leader(timeoutMs = 10_000): Promise<string> {
+  async leader(timeoutMs = 30_000): Promise<string> {
     return waitFor('an agreed leader', async () => {
       const statuses = await Promise.all(this.running().map((n) => this.status(n.id)));
       const leader = statuses.find((s) => s?.role === 'leader');

@@ -182,7 +182,16 @@ export async function lostWrites(url: string, token: string, acknowledged: Map<s
   const lost: string[] = [];
   for (const [key, value] of acknowledged) {
     for (let attempt = 0; ; attempt++) {
-      const r = await fetch(`${url}/v1/kv/${key}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
+      // A pod whose container is being restarted (a liveness probe on a loaded machine) refuses
+      // connections for a while: that is not a lost write, so it is asked again, like a 503.
+      const r = await fetch(`${url}/v1/kv/${key}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) }).catch((err: unknown) => {
+        if (attempt < 150) return null;
+        throw err;
+      });
+      if (r === null) {
+        await sleep(200);
+        continue;
+      }
       const body = await r.text();
       if (r.status === 503 && attempt < 50) {
         await sleep(200);
