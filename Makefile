@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VITEST := npx vitest run
 
-.PHONY: help install test-deps build typecheck test test-fast sim-long crash-long chaos cluster bench bench-quick bench-core bench-storage crds dashboard-png clean
+.PHONY: help install images test-deps build typecheck test test-fast sim-long crash-long chaos cluster bench bench-quick bench-core bench-storage crds dashboard-png clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -62,6 +62,12 @@ crds: build ## regenerate crds/confluxclusters.yaml from operator/src/api, and t
 dashboard-png: build ## draw docs/images/dashboard.png from a real Prometheus scrape of a local 3-node cluster (needs prometheus and rsvg-convert)
 	@mkdir -p docs/images
 	CONFLUX_DASHBOARD_PNG=$(CURDIR)/docs/images/dashboard.png $(VITEST) test/observability/prometheus.process.test.ts
+
+IMAGE_PREFIX ?=
+VERSION = $(shell node -p "require('./package.json').version")
+images: ## build the container images conflux and conflux-operator (needs a Docker engine; IMAGE_PREFIX=registry/path/)
+	docker build --target conflux -t $(IMAGE_PREFIX)conflux:$(VERSION) .
+	docker build --target conflux-operator -t $(IMAGE_PREFIX)conflux-operator:$(VERSION) .
 
 clean: ## remove build output and local data
 	rm -rf dist coverage test-results .local-cluster
