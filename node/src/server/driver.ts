@@ -7,7 +7,7 @@
 import type { RaftCore, StepRefusal } from '../raft/core.js';
 import { decodeMembership } from '../raft/membership.js';
 import type { Action, Entry, Membership, Message, NodeId, RaftEvent, SnapshotMeta } from '../raft/types.js';
-import { SnapshotOffsetError, StaleSnapshotError } from '../storage/errors.js';
+import { SnapshotOffsetError } from '../storage/errors.js';
 import type { LogStorage } from '../storage/log-storage.js';
 import type { SnapshotReceiver, SnapshotStore } from '../storage/snapshot-store.js';
 import type { StateMachine } from '../storage/state-machine.js';
@@ -117,8 +117,6 @@ export class RaftDriver<R> {
   private receiving: { from: NodeId; meta: SnapshotMeta; receiver: SnapshotReceiver } | null = null;
   /** A snapshot received in full and published, that the core has not asked to install yet. */
   private received: SnapshotMeta | null = null;
-  /** The snapshot file being written in the background (takeSnapshot), if any. */
-  private snapshotSaving: Promise<void> | null = null;
 
   constructor(options: DriverOptions<R>) {
     this.o = options;
@@ -152,7 +150,6 @@ export class RaftDriver<R> {
     }
     this.reads.clear();
     while (this.running) await new Promise((r) => setTimeout(r, 5));
-    await this.snapshotSaving;
     await this.receiving?.receiver.abort().catch(() => undefined);
   }
 
@@ -374,7 +371,7 @@ export class RaftDriver<R> {
         void this.sendSnapshot(a.to, a.toIncarnation, a.meta);
         return;
       case 'take-snapshot':
-        this.takeSnapshot(a.index);
+        await this.takeSnapshot(a.index);
         return;
       case 'compact-log': {
         const snap = this.o.snapshots.latest()?.meta;
@@ -443,41 +440,16 @@ export class RaftDriver<R> {
     }
   }
 
-  /**
-   * Captures the state machine now (StateMachine.snapshot: applies that run later do not change
-   * the image) and writes the file in the background, so that commits, applies and answers do not
-   * wait for a snapshot to be encoded and fsynced (a 64 KiB-value store's image is tens of MB).
-   * Safe because the core compacts nothing before `snapshotTaken` and asks for no other snapshot
-   * meanwhile; stop() waits for the write; a failure stops the node as before.
-   */
-  private takeSnapshot(index: number): void {
+  private async takeSnapshot(index: number): Promise<void> {
     const applied = this.o.stateMachine.appliedIndex();
     const meta: SnapshotMeta = { index: applied, term: this.appliedTerm, membership: this.appliedMembership };
     if (applied < index) throw new FatalError(`snapshot requested at ${index} but only ${applied} is applied`);
-    const image = this.o.stateMachine.snapshot(meta);
     const t0 = this.o.clock.monotonicMs();
-    const save = async (): Promise<void> => {
-      try {
-        const bytes = (await this.o.snapshots.save(meta, image)).sizeBytes;
-        this.metrics.snapshot('taken', bytes, (this.o.clock.monotonicMs() - t0) / 1000);
-        this.log.info('snapshot taken', { index: meta.index, term: meta.term, bytes });
-      } catch (err) {
-        // A newer snapshot (received from the leader) was published meanwhile: it covers this one.
-        if (!(err instanceof StaleSnapshotError)) throw err;
-        this.log.info('snapshot superseded by a newer one', { index: meta.index, latest: err.latestIndex });
-      }
-      if (this.stopped) return;
-      this.core.snapshotTaken(meta);
-      for (const w of this.snapshotWaiters.splice(0)) w(meta);
-      this.kick();
-    };
-    this.snapshotSaving = save()
-      .catch((err: unknown) => {
-        if (!this.stopped) this.die(err);
-      })
-      .finally(() => {
-        this.snapshotSaving = null;
-      });
+    const bytes = (await this.o.snapshots.save(meta, this.o.stateMachine.snapshot(meta))).sizeBytes;
+    this.metrics.snapshot('taken', bytes, (this.o.clock.monotonicMs() - t0) / 1000);
+    this.log.info('snapshot taken', { index: meta.index, term: meta.term, bytes });
+    this.core.snapshotTaken(meta);
+    for (const w of this.snapshotWaiters.splice(0)) w(meta);
   }
 
   private async installSnapshot(meta: SnapshotMeta): Promise<void> {
