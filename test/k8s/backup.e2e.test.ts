@@ -3,7 +3,7 @@
 // every-minute schedule gets a backup written by the CronJob (the real `conflux snapshot save`
 // against the pods by DNS name), status.backup names the file, and a new ConfluxCluster with
 // spec.restore pointing at it comes up with the data: pod 0 started from the file, pod 1 joined.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { ProcessKubelet } from './kubelet/kubelet.js';
 import { KubeRest } from './kubelet/rest.js';
 import { ClusterView, lostWrites } from './support/cluster-helpers.js';
+import { printLogsIfFailed, stopAll } from './support/e2e-lifecycle.js';
 import { OperatorProcess } from './support/operator-process.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -62,20 +63,9 @@ describe('backup and restore end to end (real control plane, process kubelet)', 
     operator = await OperatorProcess.start({ kubeconfigPath: cp.kubeconfigPath, logFile: join(dir, 'operator.log') });
   }, 5 * MIN);
 
-  afterAll(async () => {
-    await operator?.stop();
-    await kubelet?.stop();
-    await cp?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  }, 2 * MIN);
+  afterAll(() => stopAll({ operator, kubelet, cp, dir, kubeletLog }), 2 * MIN);
 
-  afterEach((ctx) => {
-    if (ctx.task.result?.state !== 'fail') return;
-    const tail = (s: string, n = 60) => s.split('\n').slice(-n).join('\n');
-    console.error(`--- operator log (tail)\n${tail(operator?.logs() ?? '')}`);
-    console.error(`--- kubelet log (tail)\n${kubeletLog.slice(-40).join('\n')}`);
-    for (const p of kubelet?.runningPods() ?? []) console.error(`--- pod ${p.name} ${p.ip}\n${tail(kubelet.logs(p.namespace, p.name), 20)}`);
-  });
+  afterEach((ctx) => printLogsIfFailed(ctx.task.result?.state, { operator, kubelet, kubeletLog }));
 
   it('a scheduled backup runs: the CronJob writes a file and status.backup names it', async () => {
     await kubectl(['apply', '-f', '-'], clusterYaml(SOURCE, 1, '  backup:\n    schedule: "* * * * *"\n    retain: 2\n'));

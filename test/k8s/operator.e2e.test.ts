@@ -9,7 +9,7 @@
 //   4. delete the leader pod -> a new leader; the pod returns as the same member (incarnation)
 //   5. delete a pod with its PVC -> the member is replaced (new incarnation), Available again
 //   6. delete the ConfluxCluster -> every owned object is garbage-collected
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,7 @@ import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { ProcessKubelet } from './kubelet/kubelet.js';
 import { KubeRest } from './kubelet/rest.js';
 import { ClusterView, ContinuousWriter, lostWrites, sleep } from './support/cluster-helpers.js';
+import { printLogsIfFailed, stopAll } from './support/e2e-lifecycle.js';
 import { OperatorProcess } from './support/operator-process.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -62,20 +63,9 @@ describe('operator end to end (real control plane, process kubelet)', () => {
     await startOperator();
   }, 5 * MIN);
 
-  afterAll(async () => {
-    await operator?.stop();
-    await kubelet?.stop();
-    await cp?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  }, 2 * MIN);
+  afterAll(() => stopAll({ operator, kubelet, cp, dir, kubeletLog }), 2 * MIN);
 
-  afterEach((ctx) => {
-    if (ctx.task.result?.state !== 'fail') return;
-    const tail = (s: string, n = 60) => s.split('\n').slice(-n).join('\n');
-    console.error(`--- operator log (tail)\n${tail(operator?.logs() ?? '')}`);
-    console.error(`--- kubelet log (tail)\n${kubeletLog.slice(-40).join('\n')}`);
-    for (const p of kubelet?.runningPods() ?? []) console.error(`--- pod ${p.name} ${p.ip}\n${tail(kubelet.logs(p.namespace, p.name), 20)}`);
-  });
+  afterEach((ctx) => printLogsIfFailed(ctx.task.result?.state, { operator, kubelet, kubeletLog }));
 
   it('1. kubectl apply of the example: Available with 3 voters, writes and reads through the pods', async () => {
     await kubectl('apply', '-f', EXAMPLE);

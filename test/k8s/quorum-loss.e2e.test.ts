@@ -4,7 +4,7 @@
 // survivor, which restarts with CONFLUX_FORCE_NEW_CLUSTER=true, the recorded cluster id is cleared,
 // and the restarted operator adopts the new cluster and adds the emptied pods: every key written
 // before the loss is back on three voters.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { ProcessKubelet } from './kubelet/kubelet.js';
 import { KubeRest } from './kubelet/rest.js';
 import { ClusterView, lostWrites } from './support/cluster-helpers.js';
+import { printLogsIfFailed, stopAll } from './support/e2e-lifecycle.js';
 import { OperatorProcess } from './support/operator-process.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -52,20 +53,9 @@ describe('quorum loss end to end (real control plane, process kubelet)', () => {
     await startOperator();
   }, 5 * MIN);
 
-  afterAll(async () => {
-    await operator?.stop();
-    await kubelet?.stop();
-    await cp?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  }, 2 * MIN);
+  afterAll(() => stopAll({ operator, kubelet, cp, dir, kubeletLog }), 2 * MIN);
 
-  afterEach((ctx) => {
-    if (ctx.task.result?.state !== 'fail') return;
-    const tail = (s: string, n = 60) => s.split('\n').slice(-n).join('\n');
-    console.error(`--- operator log (tail)\n${tail(operator?.logs() ?? '')}`);
-    console.error(`--- kubelet log (tail)\n${kubeletLog.slice(-40).join('\n')}`);
-    for (const p of kubelet?.runningPods() ?? []) console.error(`--- pod ${p.name} ${p.ip}\n${tail(kubelet.logs(p.namespace, p.name), 20)}`);
-  });
+  afterEach((ctx) => printLogsIfFailed(ctx.task.result?.state, { operator, kubelet, kubeletLog }));
 
   it('two pods lose their volumes: Degraded QuorumLost, one event, no membership change', async () => {
     await kubectl(['apply', '-f', '-'], `apiVersion: conflux.io/v1alpha1

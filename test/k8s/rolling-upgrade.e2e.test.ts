@@ -3,7 +3,7 @@
 // Changing spec.image rolls every pod one at a time (StatefulSet OnDelete, driven by the operator)
 // while a client writes continuously through the pods: no acknowledged write is lost, writes go
 // on during the rollout, and the leader is restarted last, after leadership moved to an updated pod.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { ProcessKubelet } from './kubelet/kubelet.js';
 import { KubeRest } from './kubelet/rest.js';
 import { ClusterView, ContinuousWriter, lostWrites, sleep } from './support/cluster-helpers.js';
+import { printLogsIfFailed, stopAll } from './support/e2e-lifecycle.js';
 import { OperatorProcess } from './support/operator-process.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -47,20 +48,9 @@ describe('rolling upgrade end to end (real control plane, process kubelet)', () 
     operator = await OperatorProcess.start({ kubeconfigPath: cp.kubeconfigPath, logFile: join(dir, 'operator.log') });
   }, 5 * MIN);
 
-  afterAll(async () => {
-    await operator?.stop();
-    await kubelet?.stop();
-    await cp?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  }, 2 * MIN);
+  afterAll(() => stopAll({ operator, kubelet, cp, dir, kubeletLog }), 2 * MIN);
 
-  afterEach((ctx) => {
-    if (ctx.task.result?.state !== 'fail') return;
-    const tail = (s: string, n = 60) => s.split('\n').slice(-n).join('\n');
-    console.error(`--- operator log (tail)\n${tail(operator?.logs() ?? '')}`);
-    console.error(`--- kubelet log (tail)\n${kubeletLog.slice(-40).join('\n')}`);
-    for (const p of kubelet?.runningPods() ?? []) console.error(`--- pod ${p.name} ${p.ip}\n${tail(kubelet.logs(p.namespace, p.name), 20)}`);
-  });
+  afterEach((ctx) => printLogsIfFailed(ctx.task.result?.state, { operator, kubelet, kubeletLog }));
 
   it('an image change rolls all pods under continuous writes, loses no acknowledged write, restarts the leader last', async () => {
     await kubectl(['apply', '-f', '-'], `apiVersion: conflux.io/v1alpha1
