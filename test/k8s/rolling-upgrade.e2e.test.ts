@@ -31,7 +31,11 @@ describe('rolling upgrade end to end (real control plane, process kubelet)', () 
   let view: ClusterView;
   const kubeletLog: string[] = [];
 
-  const kubectl = (args: string[], input?: string) => cp.kubectlOk(args, input);
+  const kubectl = async (args: string[], input?: string) => {
+    const r = await cp.kubectl(args, input);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}: ${r.stderr || r.stdout}`);
+    return r.stdout;
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'upgrade-e2e-'));
