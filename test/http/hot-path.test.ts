@@ -1,6 +1,7 @@
 // GET and PUT /v1/kv/{key} are served without express (hot-kv.ts). The two paths must be
 // indistinguishable: the same requests against an app with the hot path and one without give the
 // same status, headers (in order), body, log lines and metrics.
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenAuthorizer } from '../../node/src/server/auth.js';
 import { isPlainTarget } from '../../node/src/server/http/hot-kv.js';
@@ -161,6 +162,32 @@ describe('hot path (GET/PUT /v1/kv without express) answers like the express rou
     } finally {
       for (const t of [hot, plain]) t.node.becomeLeader();
       await leader.close();
+    }
+  });
+});
+
+describe('hot path GETs answered once per loop turn', () => {
+  it('answers pipelined GETs of one connection in order', async () => {
+    const t = await startServer();
+    try {
+      for (const k of ['a', 'b', 'c']) {
+        const r = await rawRequest(t.url, { method: 'PUT', path: `/v1/kv/pipe/${k}`, headers: { 'content-type': 'text/plain' }, body: `value ${k}` });
+        expect(r.status).toBe(201);
+      }
+      const { hostname, port } = new URL(t.url);
+      const socket = connect(Number(port), hostname);
+      const received: Buffer[] = [];
+      socket.on('data', (d: Buffer) => received.push(d));
+      await new Promise<void>((r) => socket.once('connect', () => r()));
+      // Three requests in one segment: they are parsed in one turn and answered in order.
+      socket.write(['a', 'b', 'c', 'a'].map((k) => `GET /v1/kv/pipe/${k}?consistency=serializable HTTP/1.1\r\nHost: x\r\n\r\n`).join(''));
+      const deadline = Date.now() + 5000;
+      while (Buffer.concat(received).toString().split('HTTP/1.1 200').length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      socket.destroy();
+      const bodies = [...Buffer.concat(received).toString().matchAll(/value ([abc])/g)].map((m) => m[1]);
+      expect(bodies).toEqual(['a', 'b', 'c', 'a']);
+    } finally {
+      await t.close();
     }
   });
 });

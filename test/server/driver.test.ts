@@ -16,7 +16,10 @@ import { encodeCommand, KvStore, type CommandResult } from '../../node/src/store
 
 const dirs: string[] = [];
 const drivers: RaftDriver<CommandResult>[] = [];
+/** Run before the drivers stop (e.g. releasing snapshot saves a test still holds: stop() awaits them). */
+const beforeStop: (() => void)[] = [];
 afterEach(async () => {
+  for (const f of beforeStop.splice(0)) f();
   for (const d of drivers.splice(0)) await d.stop();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
@@ -108,6 +111,100 @@ describe('RaftDriver', () => {
     expect(driver.isFatal()?.message).toContain('disk on fire');
     expect(fatal.length).toBe(1);
     expect(() => driver.propose(put('k', 'v'), 5000)).toThrow(/disk on fire/);
+  });
+});
+
+describe('RaftDriver snapshots in the background', () => {
+  /** A single node that snapshots every 5 applied entries, whose snapshot saves the test holds. */
+  async function heldSnapshots() {
+    const node = await single({ snapshotEntries: 5, compactionKeepEntries: 0 });
+    const snaps = (node.driver as unknown as { o: { snapshots: SnapshotStore } }).o.snapshots;
+    const save = snaps.save.bind(snaps);
+    const held: (() => void)[] = [];
+    let fail: Error | null = null;
+    let saved = 0;
+    snaps.save = async (meta, chunks) => {
+      await new Promise<void>((r) => held.push(r));
+      if (fail) throw fail;
+      const info = await save(meta, chunks);
+      saved++;
+      return info;
+    };
+    beforeStop.push(() => {
+      for (const release of held.splice(0)) release();
+    });
+    const wait = async (cond: () => boolean): Promise<void> => {
+      for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+    };
+    return { ...node, snaps, held, wait, saved: () => saved, failWith: (e: Error) => (fail = e) };
+  }
+
+  it('commits go on while the file is written; the log is compacted only once it is durable', async () => {
+    const { driver, store, log, snaps, held, wait, saved } = await heldSnapshots();
+    for (let i = 0; i < 12; i++) expect((await driver.propose(put(`k${i}`, 'v'), 5000)).ok).toBe(true);
+    // One snapshot asked for and held; no second one meanwhile, nothing compacted, nothing published.
+    expect(held.length).toBe(1);
+    expect(log.firstIndex()).toBe(1);
+    expect(snaps.latest()).toBeNull();
+    held.shift()!();
+    await wait(() => saved() === 1 && log.firstIndex() > 1);
+    const meta = snaps.latest()!.meta;
+    // The image is the state at the time it was asked for, not at the time it was written.
+    expect(meta.index).toBeLessThan(store.appliedIndex());
+    expect(log.firstIndex()).toBe(meta.index + 1);
+    // The next one is asked for once the first is taken.
+    await driver.propose(put('again', 'v'), 5000);
+    await wait(() => held.length === 1);
+    expect(held.length).toBe(1);
+    held.shift()!();
+    await wait(() => saved() === 2);
+    expect(snaps.latest()!.meta.index).toBeGreaterThan(meta.index);
+  });
+
+  it('a snapshot asked for while one is being written waits for a newer one, and nothing spins meanwhile', async () => {
+    const { driver, store, held, wait, saved } = await heldSnapshots();
+    for (let i = 0; i < 6; i++) await driver.propose(put(`k${i}`, 'v'), 5000);
+    await wait(() => held.length === 1);
+    await driver.propose(put('after-first', 'v'), 5000);
+    const askedAt = store.appliedIndex();
+    let answer: { index: number } | null = null;
+    void driver.snapshotNow().then((m) => (answer = m));
+    // The event loop still turns (a spinning driver would starve timers and proposals alike).
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await driver.propose(put('meanwhile', 'v'), 5000)).ok).toBe(true);
+    held.shift()!();
+    await wait(() => saved() === 1);
+    // The first snapshot predates the request: it does not answer it; a second one is taken.
+    expect(answer).toBeNull();
+    await wait(() => held.length === 1);
+    expect(held.length).toBe(1);
+    held.shift()!();
+    await wait(() => answer !== null);
+    expect(answer!.index).toBeGreaterThanOrEqual(askedAt);
+  });
+
+  it('stop() waits for a snapshot being written', async () => {
+    const { driver, held, wait, saved } = await heldSnapshots();
+    for (let i = 0; i < 6; i++) await driver.propose(put(`k${i}`, 'v'), 5000);
+    await wait(() => held.length === 1);
+    let stopped = false;
+    const stopping = driver.stop().then(() => (stopped = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(stopped).toBe(false);
+    held.shift()!();
+    await stopping;
+    expect(saved()).toBe(1);
+  });
+
+  it('a snapshot that cannot be written stops the node', async () => {
+    const { driver, held, wait, failWith } = await heldSnapshots();
+    for (let i = 0; i < 6; i++) await driver.propose(put(`k${i}`, 'v'), 5000);
+    await wait(() => held.length === 1);
+    failWith(new Error('snapshot disk full'));
+    held.shift()!();
+    await wait(() => driver.isFatal() !== null);
+    expect(driver.isFatal()?.message).toContain('snapshot disk full');
+    expect(() => driver.propose(put('k', 'v'), 5000)).toThrow(/snapshot disk full/);
   });
 });
 

@@ -394,7 +394,9 @@ export class RaftCore {
       this.termVoteDirty ||
       this.broadcastPending ||
       this.readBroadcastPending ||
-      this.snapshotRequested ||
+      // A request made while a snapshot is being written waits for it: not an action yet (a driver
+      // looping while hasActions() would spin without ever yielding).
+      (this.snapshotRequested && !this.snapshotInProgress) ||
       this.log.persistEmitted < this.log.lastIndex() ||
       Math.min(this.log.commit, this.log.persistEmitted) > this.log.applied
     );
