@@ -59,6 +59,8 @@ export class NodeMetrics {
   private readonly snapshotFailures: Counter<'kind'>;
   private readonly memberHealthy: Gauge<'member' | 'role'>;
   private readonly httpSeconds: Histogram<'route' | 'method' | 'code'>;
+  /** Children of httpSeconds by "route method code": routes are patterns, so this stays small. */
+  private readonly httpChildren = new Map<string, { observe(value: number): void }>();
   private readonly watchers: Gauge;
   private readonly keys: Gauge;
   private readonly storeRevision: Gauge;
@@ -252,7 +254,15 @@ export class NodeMetrics {
   // ---- reported by the HTTP layer -------------------------------------------------------------
 
   observeHttpRequest(route: string, method: string, code: number, seconds: number): void {
-    this.httpSeconds.observe({ route, method, code: String(code) }, seconds);
+    // prom-client hashes the label object on every observe; a request is served in tens of
+    // microseconds, so the child of each (route, method, code) is looked up once and kept.
+    const key = `${route} ${method} ${code}`;
+    let child = this.httpChildren.get(key);
+    if (child === undefined) {
+      child = this.httpSeconds.labels(route, method, String(code));
+      this.httpChildren.set(key, child);
+    }
+    child.observe(seconds);
   }
 
   /** Prometheus text exposition, gauges refreshed from the source first. */

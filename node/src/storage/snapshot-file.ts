@@ -47,8 +47,12 @@ export const isTempFile = (name: string): boolean => name.endsWith('.tmp');
  * A snapshot being written: data is appended in order, then `seal` adds the trailer and fsyncs.
  * The file is a temp file until the store renames it into place.
  */
+/** How much a snapshot writer leaves unflushed at most before it fdatasyncs (see append). */
+const SYNC_EVERY_BYTES = 512 * 1024;
+
 export class SnapshotFileWriter {
   private written = 0;
+  private syncedUpTo = 0;
   private crc = 0;
   private sealed = false;
 
@@ -75,6 +79,14 @@ export class SnapshotFileWriter {
     await writeAll(this.handle, data, this.written);
     this.written += data.byteLength;
     this.crc = crc32c(data, this.crc);
+    // Flush as we go (RocksDB's bytes_per_sync): one fsync of the whole file at the end makes the
+    // disk write megabytes at once, and the log's fsyncs, which every write waits for, queue
+    // behind it. (Here the throughput dip around a 3 MB snapshot did not measurably change with
+    // it: it is mostly the encoding's CPU. It bounds the disk queue on slower disks.)
+    if (this.written - this.syncedUpTo >= SYNC_EVERY_BYTES) {
+      await this.handle.datasync();
+      this.syncedUpTo = this.written;
+    }
   }
 
   /** Writes the trailer, fsyncs and closes. The caller renames tempPath into place afterwards. */
