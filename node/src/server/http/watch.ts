@@ -14,6 +14,14 @@ import { mountRoute } from './routing.js';
 import type { AppContext } from './types.js';
 import { encodeValue } from './value-encoding.js';
 
+/** An event's SSE text, and the same as one HTTP/1.1 chunk (`chunked` transfer coding). */
+interface FormattedEvent {
+  text: Buffer;
+  chunk: Buffer;
+}
+
+const CRLF = Buffer.from('\r\n', 'latin1');
+
 /** How long a cut-off stream may take to flush its last event before the socket is destroyed. */
 const FINAL_FLUSH_MS = 5000;
 
@@ -26,7 +34,7 @@ export class WatchStreams {
    * The SSE text of recent changes by revision: a change delivered to a thousand watchers is
    * formatted once (a revision always names the same change: the text never goes stale).
    */
-  private readonly formatted = new Map<number, Buffer>();
+  private readonly formatted = new Map<number, FormattedEvent>();
 
   constructor(private readonly ctx: AppContext) {}
 
@@ -83,7 +91,7 @@ export class WatchStreams {
     let stopped = false;
     const heartbeat = setInterval(() => {
       // A backed-up socket needs no keep-alive, and the comment would only add to the backlog.
-      if (!res.writableNeedDrain) res.write(': heartbeat\n\n');
+      if (res.socket?.writableNeedDrain !== true) res.write(': heartbeat\n\n');
     }, this.ctx.options.watch.heartbeatMs);
     heartbeat.unref();
     const stop = (finalEvent?: string): void => {
@@ -112,8 +120,17 @@ export class WatchStreams {
           return;
         }
         if (event !== undefined) {
-          res.write(this.format(event));
-          if (res.writableNeedDrain) await this.drained(res, watcher);
+          const socket = res.socket;
+          if (socket === null || socket.destroyed) {
+            stop();
+            return;
+          }
+          // Straight to the socket, already framed: node:http would build the chunk header and
+          // hand three pieces to the socket for each of the thousands of streams an event goes to.
+          // The headers went out (flushHeaders) and node writes nothing else on its own meanwhile,
+          // so the order of everything on the socket is kept.
+          const formatted = this.format(event);
+          if (!socket.write(res.chunkedEncoding ? formatted.chunk : formatted.text)) await this.drained(res, watcher);
           continue;
         }
         if (watcher.closed) {
@@ -129,24 +146,27 @@ export class WatchStreams {
     }
   }
 
-  private format(event: WatchEvent): Buffer {
-    let text = this.formatted.get(event.revision);
-    if (text === undefined) {
+  private format(event: WatchEvent): FormattedEvent {
+    let formatted = this.formatted.get(event.revision);
+    if (formatted === undefined) {
       // Encoded once too: a string would be converted to UTF-8 again for every stream.
-      text = Buffer.from(formatEvent(event), 'utf8');
-      this.formatted.set(event.revision, text);
+      const text = Buffer.from(formatEvent(event), 'utf8');
+      const chunk = Buffer.concat([Buffer.from(`${text.length.toString(16)}\r\n`, 'latin1'), text, CRLF]);
+      formatted = { text, chunk };
+      this.formatted.set(event.revision, formatted);
       // Maps iterate in insertion order: drop the oldest.
       if (this.formatted.size > FORMATTED_EVENTS_KEPT) this.formatted.delete(this.formatted.keys().next().value as number);
     }
-    return text;
+    return formatted;
   }
 
   /** Resolves when the socket drains, closes, or the hub cut the watcher off meanwhile. */
   private drained(res: Response, watcher: Watcher): Promise<void> {
+    const socket = res.socket;
     return new Promise((resolve) => {
       const done = (): void => {
         clearInterval(check);
-        res.off('drain', done);
+        socket?.off('drain', done);
         res.off('close', done);
         resolve();
       };
@@ -154,7 +174,11 @@ export class WatchStreams {
         if (watcher.cancelReason !== null) done();
       }, this.ctx.options.watch.stallCheckMs);
       check.unref();
-      res.once('drain', done);
+      if (socket === null) {
+        done();
+        return;
+      }
+      socket.once('drain', done);
       res.once('close', done);
     });
   }
