@@ -192,3 +192,50 @@ describe('GET /v1/watch', () => {
     await other.close();
   });
 });
+
+describe('GET /v1/watch on the wire', () => {
+  /** The raw bytes a watch stream carries over one socket, after `events` puts. */
+  async function rawStream(version: '1.0' | '1.1', events: number): Promise<string> {
+    const { hostname, port } = new URL(t.url);
+    const socket = net.connect(Number(port), hostname);
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.write(`GET /v1/watch?prefix=wire/ HTTP/${version}\r\nHost: x\r\n\r\n`);
+    await until(() => received.includes('\r\n\r\n'));
+    for (let i = 0; i < events; i++) put(`wire/k${i}`, `v${i}`);
+    await until(() => (received.match(/event: put/g) ?? []).length === events);
+    socket.destroy();
+    await until(() => t.client.watchStreams() === 0 && t.node.watches.activeCount() === 0);
+    return received;
+  }
+
+  it('HTTP/1.1: every event is one well-formed chunk', async () => {
+    const raw = await rawStream('1.1', 3);
+    const [head, body] = [raw.slice(0, raw.indexOf('\r\n\r\n')), raw.slice(raw.indexOf('\r\n\r\n') + 4)];
+    expect(head).toMatch(/transfer-encoding: chunked/i);
+    // Walk the chunks: each size line must match the bytes that follow it.
+    let rest = body;
+    const chunks: string[] = [];
+    while (rest.length > 0) {
+      const eol = rest.indexOf('\r\n');
+      const size = parseInt(rest.slice(0, eol), 16);
+      expect(Number.isNaN(size)).toBe(false);
+      chunks.push(rest.slice(eol + 2, eol + 2 + size));
+      expect(rest.slice(eol + 2 + size, eol + 4 + size)).toBe('\r\n');
+      rest = rest.slice(eol + 4 + size);
+    }
+    const events = chunks.filter((c) => c.startsWith('id: '));
+    expect(events.map((c) => c.split('\n')[0])).toEqual(['id: 1', 'id: 2', 'id: 3']);
+    for (const c of events) expect(c.endsWith('\n\n')).toBe(true);
+  });
+
+  it('HTTP/1.0 (no chunked coding): the events as plain text', async () => {
+    const raw = await rawStream('1.0', 2);
+    const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+    expect(raw.slice(0, raw.indexOf('\r\n\r\n'))).not.toMatch(/transfer-encoding/i);
+    expect(body.startsWith('id: 1\nevent: put\ndata: ')).toBe(true);
+    expect(body).toContain('\n\nid: 2\nevent: put\ndata: ');
+    expect(body).not.toContain('\r\n');
+  });
+});
