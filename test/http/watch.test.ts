@@ -239,3 +239,24 @@ describe('GET /v1/watch on the wire', () => {
     expect(body).not.toContain('\r\n');
   });
 });
+
+describe('HEAD /v1/watch', () => {
+  it('answers the headers of a stream, no body, and holds no watcher', async () => {
+    const { hostname, port } = new URL(t.url);
+    const socket = net.connect(Number(port), hostname);
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.write('HEAD /v1/watch?prefix=head/ HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => received.includes('\r\n\r\n'));
+    expect(received).toMatch(/^HTTP\/1\.1 200/);
+    expect(received).toMatch(/content-type: text\/event-stream/i);
+    put('head/a', '1');
+    await new Promise((r) => setTimeout(r, 100));
+    // Nothing after the headers: no event bytes, no chunk.
+    expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('');
+    expect(t.client.watchStreams()).toBe(0);
+    expect(t.node.watches.activeCount()).toBe(0);
+    socket.destroy();
+  });
+});

@@ -43,13 +43,13 @@ export function parseSnapshotFileName(name: string): { index: number; term: numb
 
 export const isTempFile = (name: string): boolean => name.endsWith('.tmp');
 
+/** How much a snapshot writer leaves unflushed at most before it fdatasyncs (see append). */
+const SYNC_EVERY_BYTES = 512 * 1024;
+
 /**
  * A snapshot being written: data is appended in order, then `seal` adds the trailer and fsyncs.
  * The file is a temp file until the store renames it into place.
  */
-/** How much a snapshot writer leaves unflushed at most before it fdatasyncs (see append). */
-const SYNC_EVERY_BYTES = 512 * 1024;
-
 export class SnapshotFileWriter {
   private written = 0;
   private syncedUpTo = 0;

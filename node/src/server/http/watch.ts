@@ -83,6 +83,13 @@ export class WatchStreams {
       res.end(compactedEvent(start.oldestRevision));
       return;
     }
+    if (req.method === 'HEAD') {
+      // The headers a GET would get, and no stream: events are written to the socket directly
+      // (pump), past node:http's HEAD check.
+      start.watcher.close();
+      res.end();
+      return;
+    }
     res.flushHeaders();
     await this.pump(res, start.watcher);
   }
