@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import winston from 'winston';
+import { flagPositiveInt, flagString, readFlags, UsageError, type FlagSpec } from '../../node/src/cli/flag-parser.js';
 import { HttpAdminClient } from './conflux-admin.js';
 import { ClientNodeKube } from './kube-client.js';
 import { DEFAULT_LEASE_TIMING } from './leader-election.js';
@@ -14,15 +15,9 @@ import { OperatorMetrics } from './metrics.js';
 import { DEFAULT_RECONCILE_OPTIONS, type MembershipChangeKind } from './reconcile/types.js';
 import { realTimers } from './timers.js';
 
-export class UsageError extends Error {
-  readonly code = 'usage';
-}
+export { UsageError };
 
-interface FlagSpec {
-  name: string;
-  kind: 'string' | 'int' | 'bool';
-  help: string;
-}
+
 
 export const operatorFlagSpecs: FlagSpec[] = [
   { name: 'kubeconfig', kind: 'string', help: 'kubeconfig file (default: in-cluster config, then $KUBECONFIG / ~/.kube/config)' },
@@ -57,36 +52,12 @@ export function usage(): string {
   return ['usage: conflux-operator [flags]', 'Every flag can also be set as CONFLUX_OPERATOR_<NAME>, e.g. CONFLUX_OPERATOR_NAMESPACE.', '', ...lines].join('\n');
 }
 
-const envName = (flag: string) => `CONFLUX_OPERATOR_${flag.toUpperCase().replace(/-/g, '_')}`;
 const CRASH_POINTS = ['bootstrap', 'add-learner', 'promote', 'remove', 'leader-transfer', 'statefulset-scaled'] as const;
 
 export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv): OperatorFlags {
-  const values = new Map<string, string | boolean>();
-  for (const spec of operatorFlagSpecs) {
-    const v = env[envName(spec.name)];
-    if (v !== undefined && v !== '') values.set(spec.name, spec.kind === 'bool' ? v === 'true' || v === '1' : v);
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument ${arg}`);
-    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-    const spec = operatorFlagSpecs.find((s) => s.name === name);
-    if (!spec) throw new UsageError(`unknown flag --${name}`);
-    if (spec.kind === 'bool') {
-      values.set(name, inline === undefined ? true : inline === 'true');
-      continue;
-    }
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new UsageError(`--${name} needs a value`);
-    values.set(name, value);
-  }
-  const str = (n: string) => values.get(n) as string | undefined;
-  const int = (n: string, def: number): number => {
-    const v = str(n);
-    if (v === undefined) return def;
-    if (!/^\d+$/.test(v) || Number(v) <= 0 || !Number.isSafeInteger(Number(v))) throw new UsageError(`--${n} must be a positive integer, got ${v}`);
-    return Number(v);
-  };
+  const values = readFlags(operatorFlagSpecs, argv, env, 'CONFLUX_OPERATOR');
+  const str = (n: string) => flagString(values, n);
+  const int = (n: string, def: number): number => flagPositiveInt(values, n) ?? def;
   const oneOf = <T extends string>(n: string, allowed: readonly T[], def: T): T => {
     const v = str(n) ?? def;
     if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`--${n} ${v}: use ${allowed.join(', ')}`);

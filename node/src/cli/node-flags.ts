@@ -1,10 +1,10 @@
 // `conflux-node` flags (design section 4). Every flag is also an environment variable
 // CONFLUX_<NAME> (--data-dir -> CONFLUX_DATA_DIR); a flag wins over the environment.
 import type { RaftTunables, Recovery, StartMode } from '../server/runtime.js';
+import { flagPositiveInt, flagString, readFlags, UsageError, type FlagSpec } from './flag-parser.js';
 
-export class UsageError extends Error {
-  readonly code = 'usage';
-}
+export { UsageError };
+
 
 export interface NodeFlags {
   id: string;
@@ -39,11 +39,6 @@ export interface NodeFlags {
   tunables: Partial<RaftTunables>;
 }
 
-interface FlagSpec {
-  name: string;
-  kind: 'string' | 'int' | 'bool';
-  help: string;
-}
 
 export const flagSpecs: FlagSpec[] = [
   { name: 'id', kind: 'string', help: 'member id, unique in the cluster (required)' },
@@ -95,35 +90,10 @@ export function usage(): string {
   ].join('\n');
 }
 
-const envName = (flag: string) => `CONFLUX_${flag.toUpperCase().replace(/-/g, '_')}`;
-
 export function parseNodeFlags(argv: string[], env: NodeJS.ProcessEnv): NodeFlags {
-  const values = new Map<string, string | boolean>();
-  for (const spec of flagSpecs) {
-    const v = env[envName(spec.name)];
-    if (v !== undefined && v !== '') values.set(spec.name, spec.kind === 'bool' ? v === 'true' || v === '1' : v);
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument ${arg}`);
-    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-    const spec = flagSpecs.find((s) => s.name === name);
-    if (!spec) throw new UsageError(`unknown flag --${name}`);
-    if (spec.kind === 'bool') {
-      values.set(name, inline === undefined ? true : inline === 'true');
-      continue;
-    }
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new UsageError(`--${name} needs a value`);
-    values.set(name, value);
-  }
-  const str = (n: string): string | undefined => values.get(n) as string | undefined;
-  const int = (n: string): number | undefined => {
-    const v = str(n);
-    if (v === undefined) return undefined;
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) <= 0) throw new UsageError(`--${n} must be a positive integer, got ${v}`);
-    return Number(v);
-  };
+  const values = readFlags(flagSpecs, argv, env, 'CONFLUX');
+  const str = (n: string): string | undefined => flagString(values, n);
+  const int = (n: string): number | undefined => flagPositiveInt(values, n);
 
   const id = str('id');
   if (!id) throw new UsageError('--id is required');
