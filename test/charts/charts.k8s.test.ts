@@ -49,11 +49,7 @@ describe('charts on the test control plane', () => {
   let dir: string;
   const kubeletLog: string[] = [];
 
-  const kubectl = async (args: string[], input?: string) => {
-    const r = await cp.kubectl(args, input);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}: ${r.stderr || r.stdout}`);
-    return r.stdout;
-  };
+  const kubectl = (args: string[], input?: string) => cp.kubectlOk(args, input);
   const helmOk = async (args: string[]) => {
     const r = await cp.helm(args);
     if (r.code !== 0) throw new Error(`helm ${args.join(' ')}: exit ${r.code}: ${r.stderr || r.stdout}`);

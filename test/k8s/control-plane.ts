@@ -59,6 +59,8 @@ export interface ControlPlane {
   pids(): Record<ComponentName, number | undefined>;
   /** Runs the kubectl built with the control plane (same version) against it. */
   kubectl(args: string[], input?: string): Promise<ExecResult>;
+  /** kubectl() that throws (with the command and its output) unless it exits 0; gives stdout. */
+  kubectlOk(args: string[], input?: string): Promise<string>;
   /** Runs helm with KUBECONFIG set and helm's cache/config/data under dir. */
   helm(args: string[], input?: string): Promise<ExecResult>;
   /** A client-node KubeConfig: https with the CA, the admin token. */
@@ -372,6 +374,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       logs,
       pids: () => Object.fromEntries([...procs].map(([n, p]) => [n, p.done ? undefined : p.child.pid])) as Record<ComponentName, number | undefined>,
       kubectl: (args, input) => execTool(tools.kubectl, [`--kubeconfig=${kubeconfigPath}`, ...args], toolEnv, input),
+      kubectlOk: async (args, input) => {
+        const r = await execTool(tools.kubectl, [`--kubeconfig=${kubeconfigPath}`, ...args], toolEnv, input);
+        if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}: ${r.stderr || r.stdout}`);
+        return r.stdout;
+      },
       helm: (args, input) => execTool(k8sTools(['helm']).helm, args, toolEnv, input),
       kubeConfig: () => {
         const kc = new KubeConfig();

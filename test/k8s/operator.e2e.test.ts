@@ -39,11 +39,7 @@ describe('operator end to end (real control plane, process kubelet)', () => {
   let dir: string;
   const kubeletLog: string[] = [];
 
-  const kubectl = async (...args: string[]) => {
-    const r = await cp.kubectl(args);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}: ${r.stderr || r.stdout}`);
-    return r.stdout;
-  };
+  const kubectl = (...args: string[]) => cp.kubectlOk(args);
   const startOperator = async (extraArgs: string[] = []) => {
     operator = await OperatorProcess.start({ kubeconfigPath: cp.kubeconfigPath, logFile: join(dir, 'operator.log'), extraArgs });
     return operator;

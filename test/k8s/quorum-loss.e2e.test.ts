@@ -31,11 +31,7 @@ describe('quorum loss end to end (real control plane, process kubelet)', () => {
   const kubeletLog: string[] = [];
   const written = new Map<string, string>();
 
-  const kubectl = async (args: string[], input?: string) => {
-    const r = await cp.kubectl(args, input);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}: ${r.stderr || r.stdout}`);
-    return r.stdout;
-  };
+  const kubectl = (args: string[], input?: string) => cp.kubectlOk(args, input);
   const startOperator = async () => {
     operator = await OperatorProcess.start({ kubeconfigPath: cp.kubeconfigPath, logFile: join(dir, 'operator.log'), extraArgs: ['--quorum-lost-after-ms=20000'] });
   };

@@ -31,11 +31,7 @@ describe('rolling upgrade end to end (real control plane, process kubelet)', () 
   let view: ClusterView;
   const kubeletLog: string[] = [];
 
-  const kubectl = async (args: string[], input?: string) => {
-    const r = await cp.kubectl(args, input);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}: ${r.stderr || r.stdout}`);
-    return r.stdout;
-  };
+  const kubectl = (args: string[], input?: string) => cp.kubectlOk(args, input);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'upgrade-e2e-'));
