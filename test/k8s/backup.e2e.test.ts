@@ -3,20 +3,17 @@
 // every-minute schedule gets a backup written by the CronJob (the real `conflux snapshot save`
 // against the pods by DNS name), status.backup names the file, and a new ConfluxCluster with
 // spec.restore pointing at it comes up with the data: pod 0 started from the file, pod 1 joined.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/process-cluster.js';
-import { startControlPlane, type ControlPlane } from './control-plane.js';
-import { ProcessKubelet } from './kubelet/kubelet.js';
-import { KubeRest } from './kubelet/rest.js';
+import type { ControlPlane } from './control-plane.js';
+import type { ProcessKubelet } from './kubelet/kubelet.js';
+import type { KubeRest } from './kubelet/rest.js';
 import { ClusterView, lostWrites } from './support/cluster-helpers.js';
-import { printLogsIfFailed, stopAll } from './support/e2e-lifecycle.js';
+import { printLogsIfFailed, startE2eBase, stopAll } from './support/e2e-lifecycle.js';
 import { OperatorProcess } from './support/operator-process.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
-const CRD = join(REPO, 'crds/confluxclusters.yaml');
 const NS = 'default';
 const SOURCE = 'bk';
 const RESTORED = 'bk-restored';
@@ -47,15 +44,10 @@ describe('backup and restore end to end (real control plane, process kubelet)', 
   const kubectl = (args: string[], input?: string) => cp.kubectlOk(args, input);
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'backup-e2e-'));
-    cp = await startControlPlane();
-    kubelet = new ProcessKubelet({ kubeConfig: cp.kubeConfig(), nodeName: 'e2e-node', log: (l) => kubeletLog.push(`${new Date().toISOString()} ${l}`) });
-    await kubelet.start();
-    const rest = await KubeRest.fromKubeConfig(cp.kubeConfig());
+    let rest: KubeRest;
+    ({ dir, cp, kubelet, rest } = await startE2eBase('backup-e2e-', kubeletLog));
     source = new ClusterView(rest, NS, SOURCE);
     restored = new ClusterView(rest, NS, RESTORED);
-    await kubectl(['apply', '-f', CRD]);
-    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/confluxclusters.conflux.io']);
     operator = await OperatorProcess.start({ kubeconfigPath: cp.kubeconfigPath, logFile: join(dir, 'operator.log') });
   }, 5 * MIN);
 

@@ -9,22 +9,20 @@
 //   4. delete the leader pod -> a new leader; the pod returns as the same member (incarnation)
 //   5. delete a pod with its PVC -> the member is replaced (new incarnation), Available again
 //   6. delete the ConfluxCluster -> every owned object is garbage-collected
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadYaml } from '@kubernetes/client-node';
 import { waitFor } from '../support/process-cluster.js';
-import { startControlPlane, type ControlPlane } from './control-plane.js';
-import { ProcessKubelet } from './kubelet/kubelet.js';
-import { KubeRest } from './kubelet/rest.js';
+import type { ControlPlane } from './control-plane.js';
+import type { ProcessKubelet } from './kubelet/kubelet.js';
+import type { KubeRest } from './kubelet/rest.js';
 import { ClusterView, ContinuousWriter, lostWrites, sleep } from './support/cluster-helpers.js';
-import { printLogsIfFailed, stopAll } from './support/e2e-lifecycle.js';
+import { printLogsIfFailed, startE2eBase, stopAll } from './support/e2e-lifecycle.js';
 import { OperatorProcess } from './support/operator-process.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const EXAMPLE = join(REPO, 'operator/examples/confluxcluster.yaml');
-const CRD = join(REPO, 'crds/confluxclusters.yaml');
 const example = loadYaml<{ metadata: { name: string; namespace: string } }>(readFileSync(EXAMPLE, 'utf8'));
 const NAME = example.metadata.name;
 const NS = example.metadata.namespace;
@@ -49,13 +47,9 @@ describe('operator end to end (real control plane, process kubelet)', () => {
   const firstEndpoint = async () => [...(await view.endpoints()).values()][0]!;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'operator-e2e-'));
-    cp = await startControlPlane();
-    kubelet = new ProcessKubelet({ kubeConfig: cp.kubeConfig(), nodeName: 'e2e-node', log: (l) => kubeletLog.push(`${new Date().toISOString()} ${l}`) });
-    await kubelet.start();
-    view = new ClusterView(await KubeRest.fromKubeConfig(cp.kubeConfig()), NS, NAME);
-    await kubectl('apply', '-f', CRD);
-    await kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/confluxclusters.conflux.io');
+    let rest: KubeRest;
+    ({ dir, cp, kubelet, rest } = await startE2eBase('operator-e2e-', kubeletLog));
+    view = new ClusterView(rest, NS, NAME);
     await startOperator();
   }, 5 * MIN);
 

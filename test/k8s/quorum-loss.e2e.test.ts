@@ -4,20 +4,17 @@
 // survivor, which restarts with CONFLUX_FORCE_NEW_CLUSTER=true, the recorded cluster id is cleared,
 // and the restarted operator adopts the new cluster and adds the emptied pods: every key written
 // before the loss is back on three voters.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/process-cluster.js';
-import { startControlPlane, type ControlPlane } from './control-plane.js';
-import { ProcessKubelet } from './kubelet/kubelet.js';
-import { KubeRest } from './kubelet/rest.js';
+import type { ControlPlane } from './control-plane.js';
+import type { ProcessKubelet } from './kubelet/kubelet.js';
+import type { KubeRest } from './kubelet/rest.js';
 import { ClusterView, lostWrites } from './support/cluster-helpers.js';
-import { printLogsIfFailed, stopAll } from './support/e2e-lifecycle.js';
+import { printLogsIfFailed, startE2eBase, stopAll } from './support/e2e-lifecycle.js';
 import { OperatorProcess } from './support/operator-process.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
-const CRD = join(REPO, 'crds/confluxclusters.yaml');
 const NS = 'default';
 const NAME = 'ql';
 const MIN = 60_000;
@@ -39,13 +36,9 @@ describe('quorum loss end to end (real control plane, process kubelet)', () => {
   const eventReasons = async () => (await kubectl(['get', 'events', '-n', NS, '--field-selector', `involvedObject.name=${NAME}`, '-o', 'jsonpath={.items[*].reason}'])).split(' ');
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'quorum-e2e-'));
-    cp = await startControlPlane();
-    kubelet = new ProcessKubelet({ kubeConfig: cp.kubeConfig(), nodeName: 'e2e-node', log: (l) => kubeletLog.push(`${new Date().toISOString()} ${l}`) });
-    await kubelet.start();
-    view = new ClusterView(await KubeRest.fromKubeConfig(cp.kubeConfig()), NS, NAME);
-    await kubectl(['apply', '-f', CRD]);
-    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/confluxclusters.conflux.io']);
+    let rest: KubeRest;
+    ({ dir, cp, kubelet, rest } = await startE2eBase('quorum-e2e-', kubeletLog));
+    view = new ClusterView(rest, NS, NAME);
     await startOperator();
   }, 5 * MIN);
 

@@ -3,20 +3,17 @@
 // Changing spec.image rolls every pod one at a time (StatefulSet OnDelete, driven by the operator)
 // while a client writes continuously through the pods: no acknowledged write is lost, writes go
 // on during the rollout, and the leader is restarted last, after leadership moved to an updated pod.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/process-cluster.js';
-import { startControlPlane, type ControlPlane } from './control-plane.js';
-import { ProcessKubelet } from './kubelet/kubelet.js';
-import { KubeRest } from './kubelet/rest.js';
+import type { ControlPlane } from './control-plane.js';
+import type { ProcessKubelet } from './kubelet/kubelet.js';
+import type { KubeRest } from './kubelet/rest.js';
 import { ClusterView, ContinuousWriter, lostWrites, sleep } from './support/cluster-helpers.js';
-import { printLogsIfFailed, stopAll } from './support/e2e-lifecycle.js';
+import { printLogsIfFailed, startE2eBase, stopAll } from './support/e2e-lifecycle.js';
 import { OperatorProcess } from './support/operator-process.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
-const CRD = join(REPO, 'crds/confluxclusters.yaml');
 const NS = 'default';
 const NAME = 'up';
 const MIN = 60_000;
@@ -34,13 +31,9 @@ describe('rolling upgrade end to end (real control plane, process kubelet)', () 
   const kubectl = (args: string[], input?: string) => cp.kubectlOk(args, input);
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'upgrade-e2e-'));
-    cp = await startControlPlane();
-    kubelet = new ProcessKubelet({ kubeConfig: cp.kubeConfig(), nodeName: 'e2e-node', log: (l) => kubeletLog.push(`${new Date().toISOString()} ${l}`) });
-    await kubelet.start();
-    view = new ClusterView(await KubeRest.fromKubeConfig(cp.kubeConfig()), NS, NAME);
-    await kubectl(['apply', '-f', CRD]);
-    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/confluxclusters.conflux.io']);
+    let rest: KubeRest;
+    ({ dir, cp, kubelet, rest } = await startE2eBase('upgrade-e2e-', kubeletLog));
+    view = new ClusterView(rest, NS, NAME);
     operator = await OperatorProcess.start({ kubeconfigPath: cp.kubeconfigPath, logFile: join(dir, 'operator.log') });
   }, 5 * MIN);
 
