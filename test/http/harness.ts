@@ -1,6 +1,6 @@
 // Runs the client-port app on 127.0.0.1 with an ephemeral port, and a logger that records lines.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import {
   attachClientErrorHandler,
   createClientServerApp,
@@ -85,6 +85,22 @@ export function rawRequest(
     req.on('error', reject);
     req.end(options.body);
   });
+}
+
+/**
+ * A bare TCP connection to `url`, for what even node:http's client would not send or would hide:
+ * pipelined requests, HEAD bodies, chunk framing. Everything received is kept as latin1 text.
+ */
+export async function rawSocket(url: string): Promise<{ write(text: string): void; received(): string; close(): void }> {
+  const u = new URL(url);
+  const socket = net.connect(Number(u.port), u.hostname);
+  let received = '';
+  socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('error', reject);
+  });
+  return { write: (text) => socket.write(text), received: () => received, close: () => socket.destroy() };
 }
 
 export async function json(res: Response): Promise<Record<string, unknown>> {

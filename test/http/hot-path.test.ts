@@ -1,12 +1,11 @@
 // GET and PUT /v1/kv/{key} are served without express (hot-kv.ts). The two paths must be
 // indistinguishable: the same requests against an app with the hot path and one without give the
 // same status, headers (in order), body, log lines and metrics.
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenAuthorizer } from '../../node/src/server/auth.js';
 import { isPlainTarget } from '../../node/src/server/http/hot-kv.js';
 import type { HttpMetrics } from '../../node/src/server/http/types.js';
-import { rawRequest, startServer, type TestServer } from './harness.js';
+import { rawRequest, rawSocket, startServer, type TestServer } from './harness.js';
 
 interface Step {
   method: string;
@@ -174,17 +173,13 @@ describe('hot path GETs answered once per loop turn', () => {
         const r = await rawRequest(t.url, { method: 'PUT', path: `/v1/kv/pipe/${k}`, headers: { 'content-type': 'text/plain' }, body: `value ${k}` });
         expect(r.status).toBe(201);
       }
-      const { hostname, port } = new URL(t.url);
-      const socket = connect(Number(port), hostname);
-      const received: Buffer[] = [];
-      socket.on('data', (d: Buffer) => received.push(d));
-      await new Promise<void>((r) => socket.once('connect', () => r()));
-      // Three requests in one segment: they are parsed in one turn and answered in order.
+      const socket = await rawSocket(t.url);
+      // Four requests in one segment: they are parsed in one turn and answered in order.
       socket.write(['a', 'b', 'c', 'a'].map((k) => `GET /v1/kv/pipe/${k}?consistency=serializable HTTP/1.1\r\nHost: x\r\n\r\n`).join(''));
       const deadline = Date.now() + 5000;
-      while (Buffer.concat(received).toString().split('HTTP/1.1 200').length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-      socket.destroy();
-      const bodies = [...Buffer.concat(received).toString().matchAll(/value ([abc])/g)].map((m) => m[1]);
+      while (socket.received().split('HTTP/1.1 200').length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      socket.close();
+      const bodies = [...socket.received().matchAll(/value ([abc])/g)].map((m) => m[1]);
       expect(bodies).toEqual(['a', 'b', 'c', 'a']);
     } finally {
       await t.close();

@@ -2,7 +2,7 @@
 // watchers and cleanup.
 import net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { errorBody, startServer, type TestServer } from './harness.js';
+import { errorBody, rawSocket, startServer, type TestServer } from './harness.js';
 import { SseReader } from './sse.js';
 
 let t: TestServer;
@@ -196,18 +196,14 @@ describe('GET /v1/watch', () => {
 describe('GET /v1/watch on the wire', () => {
   /** The raw bytes a watch stream carries over one socket, after `events` puts. */
   async function rawStream(version: '1.0' | '1.1', events: number): Promise<string> {
-    const { hostname, port } = new URL(t.url);
-    const socket = net.connect(Number(port), hostname);
-    let received = '';
-    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
-    await new Promise<void>((r) => socket.once('connect', () => r()));
+    const socket = await rawSocket(t.url);
     socket.write(`GET /v1/watch?prefix=wire/ HTTP/${version}\r\nHost: x\r\n\r\n`);
-    await until(() => received.includes('\r\n\r\n'));
+    await until(() => socket.received().includes('\r\n\r\n'));
     for (let i = 0; i < events; i++) put(`wire/k${i}`, `v${i}`);
-    await until(() => (received.match(/event: put/g) ?? []).length === events);
-    socket.destroy();
+    await until(() => (socket.received().match(/event: put/g) ?? []).length === events);
+    socket.close();
     await until(() => t.client.watchStreams() === 0 && t.node.watches.activeCount() === 0);
-    return received;
+    return socket.received();
   }
 
   it('HTTP/1.1: every event is one well-formed chunk', async () => {
@@ -242,21 +238,19 @@ describe('GET /v1/watch on the wire', () => {
 
 describe('HEAD /v1/watch', () => {
   it('answers the headers of a stream, no body, and holds no watcher', async () => {
-    const { hostname, port } = new URL(t.url);
-    const socket = net.connect(Number(port), hostname);
-    let received = '';
-    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
-    await new Promise<void>((r) => socket.once('connect', () => r()));
+    const socket = await rawSocket(t.url);
     socket.write('HEAD /v1/watch?prefix=head/ HTTP/1.1\r\nHost: x\r\n\r\n');
-    await until(() => received.includes('\r\n\r\n'));
+    await until(() => socket.received().includes('\r\n\r\n'));
+    const received = socket.received();
     expect(received).toMatch(/^HTTP\/1\.1 200/);
     expect(received).toMatch(/content-type: text\/event-stream/i);
     put('head/a', '1');
     await new Promise((r) => setTimeout(r, 100));
     // Nothing after the headers: no event bytes, no chunk.
-    expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('');
+    const all = socket.received();
+    expect(all.slice(all.indexOf('\r\n\r\n') + 4)).toBe('');
     expect(t.client.watchStreams()).toBe(0);
     expect(t.node.watches.activeCount()).toBe(0);
-    socket.destroy();
+    socket.close();
   });
 });
