@@ -18,6 +18,7 @@ import { installCleanupHandlers, loadAverage, sleep } from './lib/procs.js';
 import { pointName, ratio, renderMarkdown, renderReportPlot, type BenchReport, type FanoutPoint, type PointResult, type PointSpec } from './lib/report.js';
 import { medianRecord } from './lib/stats.js';
 import { KEY_COUNT, keyName, nextUnique, ValueMaker } from './lib/values.js';
+import { rawFanoutLimit, type FanoutFloorResult } from './lib/fanout-floor.js';
 import { runFanout, type FanoutResult } from './lib/watch-fanout.js';
 import http from 'node:http';
 
@@ -78,6 +79,9 @@ function pointsFor(mode: Args['mode'], size: number): PointSpec[] {
   points.push(r('read-linearizable'), r('read-serializable'), w(16, 'leader', 64 * 1024));
   return points;
 }
+
+/** Fan-out: one write in this many goes under the watched prefix (10 watched events/s at 1,000 writes/s). */
+const WATCHED_EVERY = 100;
 
 function fanoutFor(mode: Args['mode'], size: number): number[] {
   if (size !== 3) return [];
@@ -210,13 +214,20 @@ async function main(): Promise<void> {
         for (const watchers of fanoutFor(a.mode, size)) {
           console.log(`-- ${size} node(s): watch fan-out, ${watchers} watchers`);
           const runs: Record<SystemName, FanoutResult[]> = { conflux: [], etcd: [] };
+          const floors: FanoutFloorResult[] = [];
           for (let k = 0; k < a.runs; k++) {
+            // What the machine allows before either system does any work: one plain write per
+            // watcher per event, from one process per member.
+            const floor = await rawFanoutLimit({ watchers, servers: size, eventsPerSec: 1000 / WATCHED_EVERY, seconds: a.durationMs / 1000 });
+            floors.push(floor);
+            console.log(`   raw fan-out floor run ${k + 1}: delay p50 ${floor.p50Ms} p99 ${floor.p99Ms} max ${floor.maxMs} ms (${floor.missing} missing), reader cpu ${floor.readerCpuCores}`);
+            await sleep(500);
             const order = k % 2 === 0 ? a.systems : [...a.systems].reverse();
             for (const system of order) {
               const r = await runFanout(clusters.get(system)!, protocolOf(system), {
                 watchers,
                 writesPerSec: 1000,
-                watchedEvery: 100,
+                watchedEvery: WATCHED_EVERY,
                 durationMs: a.durationMs,
                 valueBytes: 256,
                 prefix: 'bench-watch/',
@@ -227,7 +238,7 @@ async function main(): Promise<void> {
             }
           }
           if (runs.conflux.length && runs.etcd.length) {
-            const f: FanoutPoint = { size, watchers, runs, median: { conflux: medianRecord(runs.conflux), etcd: medianRecord(runs.etcd) } };
+            const f: FanoutPoint = { size, watchers, runs, median: { conflux: medianRecord(runs.conflux), etcd: medianRecord(runs.etcd) }, floor: medianRecord(floors) };
             report.fanout.push(f);
           }
         }

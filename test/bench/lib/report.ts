@@ -1,6 +1,7 @@
 // The benchmark's results: their JSON shape, the Markdown table and the plot. Pure functions of
 // the report, so that they can be tested and re-rendered from a saved JSON.
 import type { DiskResult } from './disk.js';
+import type { FanoutFloorResult } from './fanout-floor.js';
 import type { FanoutResult } from './watch-fanout.js';
 import type { LoadResult } from './loadgen.js';
 import { renderPlot, type Panel } from './svg-plot.js';
@@ -27,6 +28,8 @@ export interface FanoutPoint {
   watchers: number;
   runs: { conflux: FanoutResult[]; etcd: FanoutResult[] };
   median: { conflux: FanoutResult; etcd: FanoutResult };
+  /** The raw fan-out limit at the same watcher count (median of the runs); absent in old reports. */
+  floor?: FanoutFloorResult;
 }
 
 export interface BenchReport {
@@ -102,15 +105,15 @@ export function renderMarkdown(r: BenchReport): string {
   }
   if (r.fanout.length > 0) {
     lines.push('');
-    lines.push('Watch fan-out (delay from a write\'s acknowledgement to its delivery at each watcher):');
+    lines.push('Watch fan-out (delay from a write\'s acknowledgement to its delivery at each watcher). The raw floor: plain Node processes, one per member, writing each event to each of their loopback connections, delay from the fan-out\'s start (test/bench/lib/fanout-floor.ts):');
     lines.push('');
-    lines.push('| nodes | watchers | writes/s | watched events/s | Conflux p50 / p99 ms | etcd p50 / p99 ms | missing C / E | server CPU cores C / E |');
-    lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push('| nodes | watchers | writes/s | watched events/s | Conflux p50 / p99 ms | etcd p50 / p99 ms | raw floor p50 / p99 ms | missing C / E | server CPU cores C / E |');
+    lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const f of r.fanout) {
       const c = f.median.conflux;
       const e = f.median.etcd;
       lines.push(
-        `| ${f.size} | ${n(f.watchers)} | ${n(c.writesPerSec)} / ${n(e.writesPerSec)} | ${n(c.watchedEventsPerSec)} | ${ms(c.p50Ms)} / ${ms(c.p99Ms)} | ${ms(e.p50Ms)} / ${ms(e.p99Ms)} | ${c.missing} / ${e.missing} | ${c.serverCpuCores.toFixed(2)} / ${e.serverCpuCores.toFixed(2)} |`,
+        `| ${f.size} | ${n(f.watchers)} | ${n(c.writesPerSec)} / ${n(e.writesPerSec)} | ${n(c.watchedEventsPerSec)} | ${ms(c.p50Ms)} / ${ms(c.p99Ms)} | ${ms(e.p50Ms)} / ${ms(e.p99Ms)} | ${f.floor ? `${ms(f.floor.p50Ms)} / ${ms(f.floor.p99Ms)}` : 'n/a'} | ${c.missing} / ${e.missing} | ${c.serverCpuCores.toFixed(2)} / ${e.serverCpuCores.toFixed(2)} |`,
       );
     }
   }
