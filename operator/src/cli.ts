@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import winston from 'winston';
-import { flagPositiveInt, flagString, readFlags, UsageError, type FlagSpec } from '../../node/src/cli/flag-parser.js';
+import { flagHelpLines, flagPositiveInt, flagString, readFlags, UsageError, type FlagSpec } from '../../node/src/cli/flag-parser.js';
 import { HttpAdminClient } from './conflux-admin.js';
 import { ClientNodeKube } from './kube-client.js';
 import { DEFAULT_LEASE_TIMING } from './leader-election.js';
@@ -48,7 +48,7 @@ export interface OperatorFlags {
 }
 
 export function usage(): string {
-  const lines = operatorFlagSpecs.map((f) => `  --${f.name}${f.kind === 'bool' ? '' : ' VALUE'}`.padEnd(30) + f.help);
+  const lines = flagHelpLines(operatorFlagSpecs);
   return ['usage: conflux-operator [flags]', 'Every flag can also be set as CONFLUX_OPERATOR_<NAME>, e.g. CONFLUX_OPERATOR_NAMESPACE.', '', ...lines].join('\n');
 }
 

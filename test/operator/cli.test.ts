@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { describe, expect, it } from 'vitest';
+import { flagHelpLines } from '../../node/src/cli/flag-parser.js';
+import { usage as nodeUsage } from '../../node/src/cli/node-flags.js';
 import { createLogger, loadKubeConfig, parseOperatorFlags, usage, UsageError } from '../../operator/src/cli.js';
 
 describe('parseOperatorFlags', () => {
@@ -72,6 +74,17 @@ describe('parseOperatorFlags', () => {
   it('documents every flag', () => {
     const text = usage();
     for (const flag of ['--kubeconfig', '--namespace', '--leader-elect', '--pod-address', '--crash-after', 'CONFLUX_OPERATOR_']) expect(text).toContain(flag);
+  });
+
+  it('keeps a space between every flag and its help, however long the flag', () => {
+    const lines = flagHelpLines([
+      { name: 'a', kind: 'bool', help: 'short' },
+      { name: 'history-retain-revisions', kind: 'int', help: 'long' },
+    ]);
+    expect(lines).toEqual(['  --a                               short', '  --history-retain-revisions VALUE  long']);
+    for (const text of [usage(), nodeUsage()]) {
+      for (const line of text.split('\n').filter((l) => l.startsWith('  --'))) expect(line, line).toMatch(/^ {2}--\S+( VALUE)? {2,}\S/);
+    }
   });
 });
 

@@ -57,3 +57,10 @@ export function flagPositiveInt(values: FlagValues, name: string): number | unde
   if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) <= 0) throw new UsageError(`--${name} must be a positive integer, got ${v}`);
   return Number(v);
 }
+
+/** One help line per flag, the help texts aligned two spaces after the longest flag. */
+export function flagHelpLines(specs: readonly FlagSpec[]): string[] {
+  const heads = specs.map((f) => `  --${f.name}${f.kind === 'bool' ? '' : ' VALUE'}`);
+  const width = Math.max(0, ...heads.map((h) => h.length)) + 2;
+  return heads.map((h, i) => h.padEnd(width) + specs[i]!.help);
+}

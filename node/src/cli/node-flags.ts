@@ -1,7 +1,7 @@
 // `conflux-node` flags (design section 4). Every flag is also an environment variable
 // CONFLUX_<NAME> (--data-dir -> CONFLUX_DATA_DIR); a flag wins over the environment.
 import type { RaftTunables, Recovery, StartMode } from '../server/runtime.js';
-import { flagPositiveInt, flagString, readFlags, UsageError, type FlagSpec } from './flag-parser.js';
+import { flagHelpLines, flagPositiveInt, flagString, readFlags, UsageError, type FlagSpec } from './flag-parser.js';
 
 export { UsageError };
 
@@ -78,7 +78,7 @@ export const flagSpecs: FlagSpec[] = [
 ];
 
 export function usage(): string {
-  const lines = flagSpecs.map((f) => `  --${f.name}${f.kind === 'bool' ? '' : ' VALUE'}`.padEnd(34) + f.help);
+  const lines = flagHelpLines(flagSpecs);
   return [
     'usage: conflux-node --id ID --data-dir DIR [--initial-cluster id=URL,... | --bootstrap] [flags]',
     'Without --initial-cluster or --bootstrap a new node waits to be added (POST /admin/members on the leader).',
