@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { etcdBinary, etcdVersion, protocolOf, startConflux, startEtcd, type Cluster, type SystemName } from './lib/clusters.js';
 import { rawDiskLimit } from './lib/disk.js';
 import { request, runLoad, type LoadResult, type Req, type Target } from './lib/loadgen.js';
-import { installCleanupHandlers, loadAverage, sleep } from './lib/procs.js';
+import { installCleanupHandlers, loadAverage, sleep, waitQuiet } from './lib/procs.js';
 import { pointName, ratio, renderMarkdown, renderReportPlot, type BenchReport, type FanoutPoint, type PointResult, type PointSpec } from './lib/report.js';
 import { medianRecord } from './lib/stats.js';
 import { KEY_COUNT, keyName, nextUnique, ValueMaker } from './lib/values.js';
@@ -27,6 +27,7 @@ interface Args {
   runs: number;
   warmupMs: number;
   durationMs: number;
+  clusterWarmupMs: number;
   sizes: number[];
   out: string;
   profileDir: string | null;
@@ -37,10 +38,12 @@ interface Args {
 }
 
 function usage(): string {
-  return `usage: kv-bench [--mode quick|full] [--runs N] [--warmup S] [--duration S] [--sizes 1,3,5]
+  return `usage: kv-bench [--mode quick|full] [--runs N] [--warmup S] [--duration S] [--cluster-warmup S] [--sizes 1,3,5]
                 [--systems conflux,etcd] [--points REGEX] [--no-fanout] [--out DIR]
                 [--profile DIR] [--conflux-flags "--flag v ..."]
-  --profile DIR   run Conflux nodes with node --cpu-prof, profiles written to DIR at the end`;
+  --warmup S          unmeasured seconds at the start of every run
+  --cluster-warmup S  seconds of mixed load each cluster gets before its first point (default 4 quick, 10 full)
+  --profile DIR       run Conflux nodes with node --cpu-prof, profiles written to DIR at the end`;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -60,6 +63,7 @@ function parseArgs(argv: string[]): Args {
     runs: Number(get('runs') ?? 3),
     warmupMs: Number(get('warmup') ?? (quick ? 1 : 2)) * 1000,
     durationMs: Number(get('duration') ?? (quick ? 3 : 5)) * 1000,
+    clusterWarmupMs: Number(get('cluster-warmup') ?? (quick ? 4 : 10)) * 1000,
     sizes: (get('sizes') ?? (quick ? '3' : '1,3,5')).split(',').map(Number),
     out: resolve(get('out') ?? 'bench/results'),
     profileDir: get('profile') ? resolve(get('profile')!) : null,
@@ -103,6 +107,36 @@ async function prefill(cluster: Cluster): Promise<void> {
   };
   await Promise.all(Array.from({ length: 32 }, worker));
   agent.destroy();
+}
+
+/**
+ * What a cluster runs, unmeasured, before its first point: every kind of request the points send.
+ * V8 compiles Conflux's request paths only after thousands of requests (on 3 nodes, a single
+ * writer went from 160 to 500 writes/s over its first 18 s; a few seconds at 64 writers first cut
+ * that to one slow window), so without it the first point of a size block measured a cold
+ * process. etcd, compiled ahead of time, gets the same load for the same reason its caches do.
+ */
+const CLUSTER_WARMUP: ReadonlyArray<{ share: number; spec: Omit<PointSpec, 'size'> }> = [
+  { share: 0.3, spec: { workload: 'write', concurrency: 64, target: 'leader', valueBytes: 256 } },
+  { share: 0.2, spec: { workload: 'write', concurrency: 16, target: 'spread', valueBytes: 256 } },
+  { share: 0.15, spec: { workload: 'read-serializable', concurrency: 64, target: 'leader', valueBytes: 256 } },
+  { share: 0.15, spec: { workload: 'read-linearizable', concurrency: 64, target: 'leader', valueBytes: 256 } },
+  { share: 0.2, spec: { workload: 'write', concurrency: 1, target: 'leader', valueBytes: 256 } },
+];
+
+async function warmUp(cluster: Cluster, a: Args): Promise<void> {
+  for (const phase of CLUSTER_WARMUP) {
+    const durationMs = Math.round(a.clusterWarmupMs * phase.share);
+    if (durationMs > 0) await runPoint(cluster, { ...phase.spec, size: cluster.size }, { ...a, warmupMs: 0, durationMs });
+  }
+}
+
+/** After a run: let the system finish its background work before anything else is measured. */
+async function settle(cluster: Cluster): Promise<void> {
+  const pids = cluster.members.map((m) => m.proc.pid);
+  // Idle members use 1-3 % of a core each (heartbeats).
+  const r = await waitQuiet(pids, { idleCores: 0.05 * pids.length, windowMs: 250, maxMs: 5000 });
+  if (!r.quiet) console.log(`   (${cluster.system} still busy ${(r.waitedMs / 1000).toFixed(1)} s after the run; going on)`);
 }
 
 async function runPoint(cluster: Cluster, spec: PointSpec, a: Args): Promise<LoadResult> {
@@ -186,7 +220,9 @@ async function main(): Promise<void> {
             : await startEtcd(size);
         clusters.set(system, c);
         await prefill(c);
-        console.log(`${system} x${size} up and prefilled in ${((Date.now() - t0) / 1000).toFixed(1)} s (pids ${c.members.map((m) => m.proc.pid).join(',')})`);
+        await warmUp(c, a);
+        await settle(c);
+        console.log(`${system} x${size} up, prefilled and warmed up in ${((Date.now() - t0) / 1000).toFixed(1)} s (pids ${c.members.map((m) => m.proc.pid).join(',')})`);
       }
       for (const spec of pointsFor(a.mode, size)) {
         if (pointRe && !pointRe.test(`${size} ${pointName(spec)}`)) continue;
@@ -199,7 +235,7 @@ async function main(): Promise<void> {
             const r = await runPoint(clusters.get(system)!, spec, a);
             runs[system].push(r);
             console.log(`   ${system.padEnd(7)} run ${k + 1}: ${describe(r)}`);
-            await sleep(300);
+            await settle(clusters.get(system)!);
           }
         }
         if (runs.conflux.length && runs.etcd.length) {
@@ -234,7 +270,7 @@ async function main(): Promise<void> {
               });
               runs[system].push(r);
               console.log(`   ${system.padEnd(7)} run ${k + 1}: ${r.writesPerSec}/s written, ${r.deliveries} deliveries (${r.missing} missing), delay p50 ${r.p50Ms} p99 ${r.p99Ms} max ${r.maxMs} ms, setup ${r.setupSeconds} s, cpu srv ${r.serverCpuCores} cli ${r.clientCpuCores}`);
-              await sleep(1000);
+              await settle(clusters.get(system)!);
             }
           }
           if (runs.conflux.length && runs.etcd.length) {

@@ -160,3 +160,31 @@ export async function waitFor<T>(what: string, f: () => Promise<T | null | undef
     await sleep(everyMs);
   }
 }
+
+export interface QuietOptions {
+  /** CPU the processes may use together and still count as quiet, in cores. */
+  idleCores: number;
+  /** Length of one measuring window. */
+  windowMs: number;
+  /** Give up (and go on) after this long. */
+  maxMs: number;
+}
+
+/**
+ * Waits until `pids` together use less than `idleCores` over one window: a system's background
+ * work after a run (snapshots, compactions, GC) then lands in its own pause, not in the next
+ * system's measured run. Returns how long it waited, and whether it got quiet.
+ */
+export async function waitQuiet(pids: readonly number[], o: QuietOptions): Promise<{ waitedMs: number; quiet: boolean }> {
+  const start = Date.now();
+  const total = (): number => pids.reduce((sum, pid) => sum + (processCpuMs(pid) ?? 0), 0);
+  for (;;) {
+    const before = total();
+    const t0 = Date.now();
+    await sleep(o.windowMs);
+    const cores = (total() - before) / Math.max(1, Date.now() - t0);
+    const waitedMs = Date.now() - start;
+    if (cores < o.idleCores) return { waitedMs, quiet: true };
+    if (waitedMs >= o.maxMs) return { waitedMs, quiet: false };
+  }
+}
