@@ -183,6 +183,50 @@ describe('telling followers the commit index', () => {
     expect(net.appliedText('c')).toContain('x');
   });
 
+  it('the commit-only append is marked, and the follower takes it without answering', () => {
+    const net = Net.bootstrap(['a', 'b', 'c']);
+    net.elect('a');
+    net.stabilize();
+    const before = net.delivered.length;
+    const r = net.propose('a', 'x');
+    if (!r.ok) throw new Error('not proposed');
+    net.stabilize();
+    const sent = net.delivered.slice(before);
+    // One append carries x to each follower, and one empty, marked append its commit.
+    expect(sent.filter((m) => m.type === 'append' && m.entries.length === 1).map((m) => m.to).sort()).toEqual(['b', 'c']);
+    const notices = sent.filter((m) => m.type === 'append' && m.entries.length === 0);
+    expect(notices.map((m) => m.to).sort()).toEqual(['b', 'c']);
+    for (const m of notices) expect(m).toMatchObject({ type: 'append', commitOnly: true, commit: r.index, prevIndex: r.index });
+    // Nobody answered them: the last answers the leader got are those to the entry itself.
+    expect(sent.filter((m) => m.type === 'append_resp').map((m) => m.from).sort()).toEqual(['b', 'c']);
+    for (const id of ['b', 'c']) expect(net.node(id).core.status().commit).toBe(r.index);
+    expect(net.appliedText('c')).toContain('x');
+  });
+
+  it('an unmarked empty append (a node that predates the mark) is still answered', () => {
+    const net = Net.bootstrap(['a', 'b', 'c']);
+    net.elect('a');
+    const r = net.propose('a', 'x');
+    if (!r.ok) throw new Error('not proposed');
+    net.stabilize();
+    const b = net.node('b').core;
+    const s = b.status();
+    b.step({ type: 'append', prevIndex: r.index, prevTerm: s.term, entries: [], commit: r.index, clusterId: s.clusterId, from: 'a', fromIncarnation: 'inc-a', to: 'b', toIncarnation: 'inc-b', term: s.term });
+    const sends = b.takeActions().filter((x) => x.kind === 'send');
+    expect(sends).toMatchObject([{ msg: { type: 'append_resp', success: true, matchIndex: r.index } }]);
+  });
+
+  it('refuses a commit-only mark on an append that carries entries, or one that is not true', () => {
+    const net = Net.bootstrap(['a', 'b']);
+    net.elect('a');
+    const b = net.node('b').core;
+    const s = b.status();
+    const base = { type: 'append' as const, prevIndex: 1, prevTerm: 1, commit: 1, clusterId: s.clusterId, from: 'a', fromIncarnation: 'inc-a', to: 'b', toIncarnation: 'inc-b', term: s.term };
+    const entry: Entry = { index: 2, term: s.term, kind: 'normal', data: text('y') };
+    expect(b.step({ ...base, entries: [entry], commitOnly: true })).toMatchObject({ reason: 'malformed' });
+    expect(b.step({ ...base, entries: [], commitOnly: false } as unknown as Message)).toMatchObject({ reason: 'malformed' });
+  });
+
   it('does not repeat a commit index a follower was already told (no ping-pong of empty appends)', () => {
     const net = Net.bootstrap(['a', 'b', 'c']);
     net.elect('a');

@@ -14,6 +14,7 @@ describe('peer frames', () => {
         { index: 6, term: 3, kind: 'blank', data: new Uint8Array() },
         { index: 7, term: 3, kind: 'config', data: new TextEncoder().encode('{"members":[]}') },
       ] },
+      { ...env, type: 'append', prevIndex: 7, prevTerm: 3, commit: 7, entries: [], commitOnly: true },
       { ...env, type: 'append_resp', success: false, matchIndex: 4, rejectHint: { index: 3, term: 2 } },
       { ...env, type: 'heartbeat', commit: 3, readSeq: 9 },
       { ...env, type: 'heartbeat_resp', readSeq: 9 },

@@ -698,6 +698,9 @@ export class RaftCore {
     this.onLogChanged(m.entries, truncatedAt);
     const lastNew = m.prevIndex + m.entries.length;
     this.advanceFollowerCommit(Math.min(m.commit, lastNew));
+    // The leader knows we hold prevIndex and only told us the commit index: no answer. (A lost
+    // answer is what Raft tolerates anyway; heartbeats keep telling the leader we are alive.)
+    if (m.commitOnly === true && m.entries.length === 0) return;
     // Sent behind the persist barrier: we acknowledge only what is durable (Figure 2).
     this.reply(m, { type: 'append_resp', success: true, matchIndex: lastNew, rejectHint: null });
   }
@@ -778,12 +781,26 @@ export class RaftCore {
       return false;
     }
     const entries = pr.next <= this.log.lastIndex() ? this.log.slice(pr.next, this.cfg.maxEntriesPerAppend, this.cfg.maxBytesPerAppend) : [];
-    // An empty append only carries the commit index; while appends are in flight their answers
-    // keep things moving, and an empty one racing them would be rejected as a gap.
-    if (entries.length === 0 && pr.state === 'replicate' && (!allowEmpty || pr.inflight.length > 0)) return false;
+    if (entries.length === 0 && pr.state === 'replicate') return this.sendCommitNotice(to, pr, prevIndex, prevTerm, allowEmpty);
     this.send(to, { type: 'append', prevIndex, prevTerm, entries, commit: this.log.commit });
     pr.sent(prevIndex + entries.length, entries.length);
     pr.commitSent = Math.max(pr.commitSent, this.log.commit);
+    return true;
+  }
+
+  /**
+   * An empty append to a follower in replicate state only carries the commit index. None while
+   * appends are in flight (their answers keep things moving, and an empty one racing them would
+   * be rejected as a gap) or when the follower was told this commit index already (a commit used
+   * to reach each follower twice: once from its answer, once from the commit's broadcast). With
+   * nothing in flight we know the follower holds prevIndex, so its answer would tell us nothing:
+   * the append is marked commitOnly and the follower does not answer, which halves the messages a
+   * lone writer's entry costs each follower.
+   */
+  private sendCommitNotice(to: NodeId, pr: Progress, prevIndex: number, prevTerm: number, allowEmpty: boolean): boolean {
+    if (!allowEmpty || pr.inflight.length > 0 || pr.commitSent >= Math.min(pr.match, this.log.commit)) return false;
+    this.send(to, { type: 'append', prevIndex, prevTerm, entries: [], commit: this.log.commit, commitOnly: true });
+    pr.commitSent = this.log.commit;
     return true;
   }
 

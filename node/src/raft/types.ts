@@ -89,6 +89,12 @@ export type Message =
       prevTerm: number;
       entries: Entry[];
       commit: number;
+      /**
+       * Set on an empty append whose only news is `commit` (the leader already knows the follower
+       * holds prevIndex): the follower takes the commit index and does not answer. Absent on
+       * every other append; a node that predates the field answers it like any append.
+       */
+      commitOnly?: true;
     })
   | (Envelope & {
       type: 'append_resp';

@@ -27,6 +27,7 @@ export function messageProblem(m: unknown): string | null {
     case 'append': {
       if (!isIndex(o.prevIndex) || !isIndex(o.prevTerm) || !isIndex(o.commit)) return 'append positions must be integers';
       if (!Array.isArray(o.entries)) return 'entries must be an array';
+      if (o.commitOnly !== undefined && (o.commitOnly !== true || o.entries.length > 0)) return 'commitOnly must be true, and only on an empty append';
       let expect = o.prevIndex + 1;
       for (const e of o.entries as unknown[]) {
         const p = entryProblem(e, expect);
