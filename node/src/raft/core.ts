@@ -823,12 +823,11 @@ export class RaftCore {
       if (this.leadTransferee === m.from && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
       this.replicateTo(m.from, false);
       // A follower learns the commit index from the next append or heartbeat. When its answer
-      // left nothing in flight and there is nothing new to send, tell it now (an empty append, as
-      // etcd-raft does): it applies without waiting up to a heartbeat for more traffic, which
-      // its serializable readers and its watchers see.
-      if (pr.state === 'replicate' && pr.inflight.length === 0 && pr.commitSent < Math.min(pr.match, this.log.commit)) {
-        this.sendAppend(m.from, pr, true);
-      }
+      // left nothing in flight (so replicateTo found nothing new to send), tell it now, as
+      // etcd-raft does: it applies without waiting up to a heartbeat for more traffic, which its
+      // serializable readers and its watchers see. sendAppend sends only the commit notice, and
+      // only if this follower has not had this commit index.
+      if (pr.state === 'replicate' && pr.inflight.length === 0) this.sendAppend(m.from, pr, true);
       return;
     }
     // A rejection: ignore stale ones (duplicates, or answers to probes we have moved past).
