@@ -146,8 +146,11 @@ async function runPoint(cluster: Cluster, spec: PointSpec, a: Args): Promise<Loa
   const values = new ValueMaker(spec.valueBytes);
   const keyPrefix = spec.valueBytes >= 1024 ? 'bench/large/' : 'bench/';
   let i = 0;
-  const next = (w: number): Req => {
-    const target = targets[w % targets.length]!;
+  let sent = 0;
+  // Spread: every request goes to the next member in turn. (By worker it was, so a single client
+  // "spread" over 3 nodes sent everything to the first member, leader or not.)
+  const next = (): Req => {
+    const target = targets[sent++ % targets.length]!;
     const key = keyName(keyPrefix, (i++ * 7919) % KEY_COUNT);
     if (spec.workload === 'write') return protocol.put(target, key, values, nextUnique());
     return protocol.get(target, key, spec.workload === 'read-serializable');
