@@ -146,12 +146,12 @@ async function runPoint(cluster: Cluster, spec: PointSpec, a: Args): Promise<Loa
   const values = new ValueMaker(spec.valueBytes);
   const keyPrefix = spec.valueBytes >= 1024 ? 'bench/large/' : 'bench/';
   let i = 0;
-  let sent = 0;
-  // Spread: every request goes to the next member in turn. (By worker it was, so a single client
-  // "spread" over 3 nodes sent everything to the first member, leader or not.)
   const next = (): Req => {
-    const target = targets[sent++ % targets.length]!;
-    const key = keyName(keyPrefix, (i++ * 7919) % KEY_COUNT);
+    const n = i++;
+    // Spread: each request goes to the next member in turn. (By worker it was, so a single client
+    // "spread" over 3 nodes sent everything to the first member, leader or not.)
+    const target = targets[n % targets.length]!;
+    const key = keyName(keyPrefix, (n * 7919) % KEY_COUNT);
     if (spec.workload === 'write') return protocol.put(target, key, values, nextUnique());
     return protocol.get(target, key, spec.workload === 'read-serializable');
   };
