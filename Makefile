@@ -46,7 +46,7 @@ bench-quick: build ## a few points of `make bench` on 3 nodes, under 3 minutes (
 bench-core: build ## Raft core throughput: 3 cores in one process, no I/O (target >= 200k entries/s)
 	node dist/test/bench/raft-core-bench.js 5
 
-bench-storage: build ## LevelDB log appends (batch 1/16/64/256, 64 writers) next to the raw fdatasync rate
+bench-storage: build ## log appends, WAL next to format 1's LevelDB (batch 1/16/64/256, 64 writers), and the raw fdatasync rate
 	node dist/node/src/storage/bench-append.js --seconds 3
 
 crash-long: build ## the storage crash test with 200 SIGKILL rounds

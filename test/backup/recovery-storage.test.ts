@@ -229,7 +229,7 @@ describe('data format policy', () => {
     const err = (await DataDir.open(dir).catch((e: unknown) => e)) as DataDirError;
     expect(err.problem).toBe('newer_format');
     expect(err.message).toContain(`data format ${formatPolicy.current + 1}`);
-    expect(err.message).toContain(`reads format ${formatPolicy.current}`);
+    expect(err.message).toContain(`reads formats ${formatPolicy.min} to ${formatPolicy.current}`);
     expect(err.message).toMatch(/restore a backup/);
     expect(await readFile(join(dir, META_FILE), 'utf8')).toBe(before);
   });

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { META_FILE } from '../../node/src/storage/data-dir.js';
+import { DATA_DIR_FORMAT, DATA_DIR_FORMAT_MIN, META_FILE } from '../../node/src/storage/data-dir.js';
 import { get, ProcessCluster, put, waitFor, type ProcNode } from '../support/process-cluster.js';
 
 const cliBin = resolve(import.meta.dirname, '../../dist/node/src/cli/conflux.js');
@@ -93,13 +93,15 @@ describe('upgrade (docs/runbooks.md: Upgrade)', () => {
     await c.kill(b.id, 'SIGTERM');
     const metaPath = join(b.dataDir, META_FILE);
     const original = readFileSync(metaPath, 'utf8');
-    const newer = `${JSON.stringify({ ...(JSON.parse(original) as Record<string, unknown>), formatVersion: 2 }, null, 2)}\n`;
+    const newer = `${JSON.stringify({ ...(JSON.parse(original) as Record<string, unknown>), formatVersion: DATA_DIR_FORMAT + 1 }, null, 2)}\n`;
     writeFileSync(metaPath, newer);
     c.start(b.id);
     const [code] = (await once(b.proc!, 'exit')) as [number | null];
     expect(code).toBe(1);
     const log = await c.logs(b.id);
-    expect(log).toContain('data format 2 was written by a newer Conflux; this binary reads format 1');
+    expect(log).toContain(
+      `data format ${DATA_DIR_FORMAT + 1} was written by a newer Conflux; this binary reads formats ${DATA_DIR_FORMAT_MIN} to ${DATA_DIR_FORMAT}`,
+    );
     expect(readFileSync(metaPath, 'utf8')).toBe(newer);
 
     // Back to a format it reads (the newer version's directory restored): it rejoins.

@@ -1,5 +1,5 @@
-// Damaged files: flipped bytes in LevelDB's tables (.ldb) and write-ahead log (.log), flipped and
-// truncated snapshot files. The storage must refuse to start with an error that names the
+// Damaged files: flipped bytes in the WAL's segments, in LevelDB's tables (.ldb) and write-ahead
+// log (.log) (format 1), flipped and truncated snapshot files. The storage must refuse to start with an error that names the
 // directory (and the index or file), or come up with exactly what was written; it must never
 // return different data.
 import { cp, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
@@ -12,6 +12,8 @@ import { crc32c } from '../../node/src/storage/crc32c.js';
 import { CorruptionError, DataDirError } from '../../node/src/storage/errors.js';
 import { LevelLogStorage, WAL_DAMAGE_MARKER } from '../../node/src/storage/level-log-storage.js';
 import { SnapshotStore } from '../../node/src/storage/snapshot-store.js';
+import { readFrame } from '../../node/src/storage/wal-format.js';
+import { WalLogStorage } from '../../node/src/storage/wal-log-storage.js';
 import { comparable } from '../conformance/log-storage.case.js';
 import { chunked, snapshotBytes, snapshotMeta } from './fixtures.js';
 
@@ -32,8 +34,11 @@ const written = (through: number): Entry[] =>
   Array.from({ length: through }, (_, i) => ({ index: i + 1, term: 1, kind: 'normal' as const, data: payload(i + 1) }));
 const hardStateAfter = (batches: number): HardState => ({ term: 1, vote: 'n1', commit: batches * PER_BATCH });
 
+type AnyLog = LevelLogStorage | WalLogStorage;
+let openLog: (dir: string) => Promise<AnyLog> = (dir) => LevelLogStorage.open(dir);
+
 async function buildLog(dir: string, compact: boolean): Promise<void> {
-  const log = await LevelLogStorage.open(dir);
+  const log = await openLog(dir);
   for (let b = 0; b < BATCHES; b++) {
     const entries = written((b + 1) * PER_BATCH).slice(b * PER_BATCH);
     await log.write({ hardState: hardStateAfter(b + 1), entries });
@@ -41,7 +46,7 @@ async function buildLog(dir: string, compact: boolean): Promise<void> {
   await log.close();
   if (compact) {
     // Opening replays the write-ahead log into a table file (.ldb).
-    await (await LevelLogStorage.open(dir)).close();
+    await (await openLog(dir)).close();
   }
 }
 
@@ -66,7 +71,7 @@ async function flipPayload(dir: string, ext: string, index: number, shift: numbe
 
 async function openError(dir: string): Promise<unknown> {
   try {
-    const log = await LevelLogStorage.open(dir);
+    const log = await openLog(dir);
     await log.close();
   } catch (err) {
     return err;
@@ -76,7 +81,7 @@ async function openError(dir: string): Promise<unknown> {
 
 /** Opens and reads everything; returns how many batches the state shows, checking every byte. */
 async function readIntact(dir: string): Promise<number> {
-  const log = await LevelLogStorage.open(dir);
+  const log = await openLog(dir);
   try {
     const { hardState, entries } = await log.load();
     const batches = hardState.commit / PER_BATCH;
@@ -93,6 +98,106 @@ function expectCorruption(err: unknown, dir: string): CorruptionError {
   expect((err as Error).message).toContain(dir);
   return err as CorruptionError;
 }
+
+/** Where the last frame of a WAL segment starts. */
+function lastFrameStart(segment: Uint8Array): number {
+  let at = 0;
+  for (;;) {
+    const frame = readFrame(segment, at);
+    if (!frame.ok) throw new Error(`pristine segment is damaged at ${at}`);
+    if (frame.end >= segment.byteLength) return at;
+    at = frame.end;
+  }
+}
+
+describe('corruption of the write-ahead log', () => {
+  let root: string;
+  let pristine: string;
+  const walOpen = (dir: string): Promise<WalLogStorage> => WalLogStorage.open(dir, { segmentBytes: 8192 });
+
+  beforeAll(async () => {
+    openLog = walOpen;
+    root = await mkdtemp(join(tmpdir(), 'conflux-corrupt-wal-'));
+    pristine = join(root, 'pristine');
+    await buildLog(pristine, false);
+    expect((await filesEnding(pristine, '.wal')).length).toBeGreaterThan(2);
+  });
+
+  afterAll(async () => {
+    openLog = (dir) => LevelLogStorage.open(dir);
+    await rm(root, { recursive: true, force: true });
+  });
+
+  let copies = 0;
+  async function copyOf(): Promise<string> {
+    const dir = join(root, `copy-${copies++}`);
+    await cp(pristine, dir, { recursive: true });
+    return dir;
+  }
+
+  it('the undamaged copy opens with everything', async () => {
+    expect(await readIntact(await copyOf())).toBe(BATCHES);
+  });
+
+  it('a flipped payload byte in an older frame: refuses to open, naming the directory and the file', async () => {
+    const dir = await copyOf();
+    const file = await flipPayload(dir, '.wal', 100, 20);
+    const err = expectCorruption(await openError(dir), dir);
+    expect(err.message).toContain(file);
+    expect(err.message).toMatch(/checksum/);
+  });
+
+  it('a payload damaged after open is refused on read, not served', async () => {
+    const dir = await copyOf();
+    const log = await walOpen(dir);
+    try {
+      expect((await log.entries(57, 58))[0]!.data).toEqual(payload(57));
+      await flipPayload(dir, '.wal', 57, 30);
+      const err = expectCorruption(await log.entries(50, 60).catch((e: unknown) => e), dir);
+      expect(err.index).toBe(57);
+      await expect(log.load()).rejects.toBeInstanceOf(CorruptionError);
+      expect(comparable(await log.entries(1, 57))).toEqual(comparable(written(56)));
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('random bit flips anywhere in the segments: a clear refusal, exactly the data written, or a torn last frame cut', async () => {
+    const rng = seededRng(Number(process.env.STORAGE_SEED ?? 7));
+    const outcomes = { refused: 0, intact: 0, lastFrameCut: 0 };
+    for (let trial = 0; trial < 40; trial++) {
+      const dir = await copyOf();
+      const files = (await filesEnding(dir, '.wal')).sort();
+      const k = rng.int(0, files.length);
+      const file = files[k]!;
+      const bytes = await readFile(file);
+      const tornFrom = k === files.length - 1 ? lastFrameStart(bytes) : Infinity;
+      const at = rng.int(0, bytes.length);
+      bytes[at]! ^= 1 << rng.int(0, 8);
+      await writeFile(file, bytes);
+      const label = `trial ${trial}: bit flipped at byte ${at} of ${file}`;
+      const err = await openError(dir);
+      if (err !== null) {
+        expect(err, `${label}: ${String(err)}`).toBeInstanceOf(CorruptionError);
+        expect((err as Error).message, label).toContain(dir);
+        outcomes.refused++;
+      } else {
+        // A damaged last frame looks like a write cut short by a crash (it is the only place one
+        // can be) and is dropped; anywhere else, every byte must be what was written.
+        const batches = await readIntact(dir);
+        if (batches === BATCHES) outcomes.intact++;
+        else {
+          expect(at, `${label}: lost data outside the last frame`).toBeGreaterThanOrEqual(tornFrom);
+          expect(batches, label).toBe(BATCHES - 1);
+          outcomes.lastFrameCut++;
+        }
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
+    console.log(`random WAL flips: ${outcomes.refused} refused, ${outcomes.intact} intact, ${outcomes.lastFrameCut} last frame cut`);
+    expect(outcomes.refused).toBeGreaterThan(10);
+  });
+});
 
 describe('corruption of the LevelDB log', () => {
   let root: string;

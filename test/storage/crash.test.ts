@@ -1,5 +1,5 @@
 // Crash tests with real processes: a child (node/src/storage/testing/crash-child.ts, run from
-// dist/) writes to a LevelDB log and a snapshot store and acknowledges on stdout what is durable;
+// dist/) writes to a log (the WAL, then format 1's LevelDB log) and a snapshot store and acknowledges on stdout what is durable;
 // this test SIGKILLs it at a random moment, reopens the data directory and checks that the state
 // on disk is exactly what the child's operations produce after some prefix of them, a prefix at
 // least as long as what was acknowledged. Then the next child continues on the same directory.
@@ -15,17 +15,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRng } from '../../node/src/raft/rng.js';
-import { LevelLogStorage } from '../../node/src/storage/level-log-storage.js';
 import { SnapshotStore } from '../../node/src/storage/snapshot-store.js';
 import {
   applyOp,
   cloneState,
+  CRASH_ENGINES,
   emptyWorkloadState,
   fingerprint,
+  openCrashLog,
   readWorkloadState,
   workloadSnapshotData,
 } from '../../node/src/storage/testing/crash-workload.js';
-import type { CrashOp, WorkloadState } from '../../node/src/storage/testing/crash-workload.js';
+import type { CrashEngine, CrashOp, WorkloadState } from '../../node/src/storage/testing/crash-workload.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD_PATH = 'node/src/storage/testing/crash-child.js';
@@ -108,7 +109,7 @@ function parseReport(out: string, exit: Pick<ChildReport, 'exitCode' | 'signal' 
   return report;
 }
 
-describe('crash safety with SIGKILL (real processes)', () => {
+describe.each(CRASH_ENGINES.map((engine) => ({ engine })))('crash safety with SIGKILL (real processes): $engine log', ({ engine }: { engine: CrashEngine }) => {
   let dir: string;
   let child: ChildProcess | null = null;
   let bin: { base: string; child: string } | null = null;
@@ -131,7 +132,7 @@ describe('crash safety with SIGKILL (real processes)', () => {
   /** Runs a child and SIGKILLs it `killAfterMs` after it reported ready (or after spawn, if `early`). */
   function runChild(seed: number, killAfterMs: number, early: boolean): Promise<ChildReport> {
     return new Promise((resolvePromise, reject) => {
-      const proc = spawn(process.execPath, [bin!.child, dir, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const proc = spawn(process.execPath, [bin!.child, dir, String(seed), engine], { stdio: ['ignore', 'pipe', 'pipe'] });
       child = proc;
       let out = '';
       let stderr = '';
@@ -163,7 +164,7 @@ describe('crash safety with SIGKILL (real processes)', () => {
   it(
     `keeps every acknowledged write and nothing that was not written, over ${ROUNDS} kills`,
     async () => {
-      console.log(`crash test: ${ROUNDS} rounds, reproduce with CRASH_SEED=${SEED} CRASH_ROUNDS=${ROUNDS}`);
+      console.log(`crash test (${engine}): ${ROUNDS} rounds, reproduce with CRASH_SEED=${SEED} CRASH_ROUNDS=${ROUNDS}`);
       dir = await mkdtemp(join(tmpdir(), 'conflux-crash-'));
       const rng = seededRng(SEED);
       let state: WorkloadState = emptyWorkloadState();
@@ -187,7 +188,7 @@ describe('crash safety with SIGKILL (real processes)', () => {
           applyOp(replay, op);
           candidates.push(fingerprint(replay));
         }
-        const log = await LevelLogStorage.open(join(dir, 'log'));
+        const log = await openCrashLog(engine, dir);
         let found: WorkloadState;
         try {
           found = await readWorkloadState(log);

@@ -30,7 +30,7 @@ describe('DataDir', () => {
     expect(first.clusterId).toBe('c-1');
     expect(first.formatVersion).toBe(DATA_DIR_FORMAT);
     expect(first.incarnation).toMatch(/^[0-9a-f-]{36}$/);
-    expect(first.logDir).toBe(join(dir, 'log'));
+    expect(first.logDir).toBe(join(dir, 'wal'));
     expect(first.snapshotDir).toBe(join(dir, 'snapshots'));
     const again = await DataDir.open(dir, { clusterId: 'c-1' });
     expect(again.created).toBe(false);

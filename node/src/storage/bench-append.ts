@@ -1,10 +1,11 @@
-// Append benchmark for the LevelDB log (not a test). Build, then run:
+// Append benchmark for the log storages (not a test): the write-ahead log that nodes use and the
+// LevelDB log of data format 1, side by side. Build, then run:
 //   npx tsc -p tsconfig.build.json && node dist/node/src/storage/bench-append.js [--dir D] [--seconds S]
 // Measures, on the disk holding D (default: the OS temp dir):
 // - raw: append 256 bytes + fdatasync in a loop (the ceiling for one durable write at a time),
 //   with fs.fdatasyncSync, and the same loop through the async API for reference;
-// - batch N: one writer appending N entries of 256 bytes per write(), each awaited (fsync each).
-//   The raw loops and batch 1 are measured in alternating slices, so that load from other
+// - batch N: one writer appending N entries of 256 bytes per write(), each awaited (fsync each),
+//   for each storage. The raw loops and batch 1 are measured in alternating slices, so that load from other
 //   processes on a shared machine hits them alike and their ratio stays meaningful;
 // - group commit: 64 concurrent writers appending one entry each, in a loop.
 import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
@@ -15,6 +16,15 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Entry } from '../raft/types.js';
 import { LevelLogStorage } from './level-log-storage.js';
+import { WalLogStorage } from './wal-log-storage.js';
+
+type Engine = 'wal' | 'level';
+const ENGINES: readonly Engine[] = ['wal', 'level'];
+type AppendLog = WalLogStorage | LevelLogStorage;
+
+function openLog(engine: Engine, dir: string): Promise<AppendLog> {
+  return engine === 'wal' ? WalLogStorage.open(dir) : LevelLogStorage.open(dir);
+}
 
 const ENTRY_BYTES = 256;
 
@@ -79,7 +89,7 @@ function rawSlice(fd: number, phase: Phase, seconds: number): void {
 const payload = new Uint8Array(ENTRY_BYTES).map((_, i) => (i * 7) & 0xff);
 const entryAt = (index: number): Entry => ({ index, term: 1, kind: 'normal', data: payload });
 
-async function sequentialSlice(log: LevelLogStorage, batch: number, phase: Phase, seconds: number): Promise<void> {
+async function sequentialSlice(log: AppendLog, batch: number, phase: Phase, seconds: number): Promise<void> {
   let next = log.lastIndex() + 1;
   const flushesBefore = log.stats().flushes;
   const start = performance.now();
@@ -96,9 +106,9 @@ async function sequentialSlice(log: LevelLogStorage, batch: number, phase: Phase
   phase.fsyncs += log.stats().flushes - flushesBefore;
 }
 
-async function sequential(dir: string, batch: number, seconds: number): Promise<Result> {
-  const log = await LevelLogStorage.open(join(dir, `batch-${batch}`));
-  const phase = new Phase(`batch ${batch}`);
+async function sequential(engine: Engine, dir: string, batch: number, seconds: number): Promise<Result> {
+  const log = await openLog(engine, join(dir, `${engine}-batch-${batch}`));
+  const phase = new Phase(`${engine} batch ${batch}`);
   await sequentialSlice(log, batch, phase, seconds);
   await log.close();
   return phase.result();
@@ -126,31 +136,35 @@ async function rawAsyncSlice(handle: FileHandle, phase: Phase, seconds: number):
 }
 
 /** Raw fdatasync and batch-1 appends in alternating slices: the ratio the target is about. */
-async function paired(dir: string, seconds: number): Promise<[Result, Result, Result]> {
+async function paired(dir: string, seconds: number): Promise<[Result, Result, Result, Result]> {
   const raw = new Phase('raw append+fdatasync (sync loop)');
   const rawAsync = new Phase('  same, async via thread pool');
-  const batch1 = new Phase('batch 1');
+  const wal1 = new Phase('wal batch 1');
+  const level1 = new Phase('level batch 1');
   const fd = openSync(join(dir, 'raw.dat'), 'a');
   const handle = await open(join(dir, 'raw-async.dat'), 'a');
-  const log = await LevelLogStorage.open(join(dir, 'batch-1'));
+  const wal = await openLog('wal', join(dir, 'wal-batch-1'));
+  const level = await openLog('level', join(dir, 'level-batch-1'));
   const slices = 12;
   for (let i = 0; i < slices; i++) {
     // Rotate the order so that no phase always follows the same one.
     const steps = [
       (): void => rawSlice(fd, raw, seconds / slices),
       (): Promise<void> => rawAsyncSlice(handle, rawAsync, seconds / slices),
-      (): Promise<void> => sequentialSlice(log, 1, batch1, seconds / slices),
+      (): Promise<void> => sequentialSlice(wal, 1, wal1, seconds / slices),
+      (): Promise<void> => sequentialSlice(level, 1, level1, seconds / slices),
     ];
     for (let k = 0; k < steps.length; k++) await steps[(i + k) % steps.length]!();
   }
   closeSync(fd);
   await handle.close();
-  await log.close();
-  return [raw.result(), rawAsync.result(), batch1.result()];
+  await wal.close();
+  await level.close();
+  return [raw.result(), rawAsync.result(), wal1.result(), level1.result()];
 }
 
-async function concurrent(dir: string, writers: number, seconds: number): Promise<Result> {
-  const log = await LevelLogStorage.open(join(dir, `concurrent-${writers}`));
+async function concurrent(engine: Engine, dir: string, writers: number, seconds: number): Promise<Result> {
+  const log = await openLog(engine, join(dir, `${engine}-concurrent-${writers}`));
   let next = 1;
   const latencies: number[] = [];
   const start = performance.now();
@@ -167,7 +181,7 @@ async function concurrent(dir: string, writers: number, seconds: number): Promis
   const elapsed = (performance.now() - start) / 1000;
   const { flushes } = log.stats();
   await log.close();
-  return summarize(`group commit, ${writers} writers x 1 entry`, latencies, next - 1, flushes, elapsed);
+  return summarize(`${engine} group commit, ${writers} writers x 1`, latencies, next - 1, flushes, elapsed);
 }
 
 function row(r: Result): string {
@@ -190,16 +204,18 @@ async function main(): Promise<void> {
       console.log(row(done));
       return done;
     };
-    const [raw, rawAsync, batch1] = await paired(dir, seconds * 3);
+    const [raw, rawAsync, batch1, level1] = await paired(dir, seconds * 3);
     await run(raw);
     await run(rawAsync);
     await run(batch1);
-    for (const batch of [16, 64, 256]) await run(sequential(dir, batch, seconds));
-    const group = await run(concurrent(dir, 64, seconds));
+    await run(level1);
+    for (const batch of [16, 64, 256]) for (const engine of ENGINES) await run(sequential(engine, dir, batch, seconds));
+    const group = await run(concurrent('wal', dir, 64, seconds));
+    await run(concurrent('level', dir, 64, seconds));
     const ratio = batch1.writesPerSec / raw.writesPerSec;
-    console.log(`batch 1 vs raw fdatasync: ${(ratio * 100).toFixed(1)}% (target >= 80%) ${ratio >= 0.8 ? 'OK' : 'MISSED'}`);
-    console.log(`batch 1 vs the async raw loop: ${((batch1.writesPerSec / rawAsync.writesPerSec) * 100).toFixed(1)}%`);
-    console.log(`group commit: ${group.entriesPerSec.toFixed(0)} entries/s (target >= 20000) ${group.entriesPerSec >= 20_000 ? 'OK' : 'MISSED'}`);
+    console.log(`wal batch 1 vs raw fdatasync: ${(ratio * 100).toFixed(1)}% (target >= 80%) ${ratio >= 0.8 ? 'OK' : 'MISSED'}`);
+    console.log(`wal batch 1 vs the async raw loop: ${((batch1.writesPerSec / rawAsync.writesPerSec) * 100).toFixed(1)}%`);
+    console.log(`wal group commit: ${group.entriesPerSec.toFixed(0)} entries/s (target >= 20000) ${group.entriesPerSec >= 20_000 ? 'OK' : 'MISSED'}`);
     console.log(JSON.stringify({ results, batch1VsRaw: ratio }));
   } finally {
     await rm(dir, { recursive: true, force: true });

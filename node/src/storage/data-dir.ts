@@ -1,7 +1,8 @@
-// A node's data directory: the identity file, the log database and the snapshots.
+// A node's data directory: the identity file, the Raft log and the snapshots.
 //
 //   <dir>/conflux-meta.json   {formatVersion, clusterId, incarnation, checksum}
-//   <dir>/log/                LevelDB (level-log-storage.ts)
+//   <dir>/wal/                the write-ahead log (wal-log-storage.ts); format 1 had a LevelDB
+//                             log in <dir>/log/ instead (level-log-storage.ts, log-migration.ts)
 //   <dir>/snapshots/          snapshot files (snapshot-store.ts)
 //
 // The incarnation is drawn once, when the directory is first initialised, and never changes: a
@@ -13,16 +14,19 @@ import { join } from 'node:path';
 import { crc32c } from './crc32c.js';
 import { mkdirDurable, writeFileDurable } from './durable-fs.js';
 import { CorruptionError, DataDirError } from './errors.js';
+import { migrateLevelLogToWal } from './log-migration.js';
 
 // Format policy (docs/runbooks.md, "Upgrade"). One number covers everything in the directory: the
-// meta file, the LevelDB log records, the entry codec, snapshot files and the store image. It is
+// meta file, the log's records, the entry codec, snapshot files and the store image. It is
 // bumped when any of them changes in a way an older binary would misread. A binary writes
 // DATA_DIR_FORMAT and reads DATA_DIR_FORMAT_MIN..DATA_DIR_FORMAT: an older directory is upgraded
 // in place at open, one step at a time (DATA_DIR_MIGRATIONS[n] turns format n into n + 1, and the
 // meta file is rewritten after each step, so a crash resumes from the last finished step). A newer
 // directory is refused, never touched: downgrades go through a backup (conflux snapshot save,
-// conflux-node --restore), which has its own format number. So far there is one format (1).
-export const DATA_DIR_FORMAT = 1;
+// conflux-node --restore), which has its own format number.
+//   1  the Raft log in LevelDB (<dir>/log)
+//   2  the Raft log in a write-ahead log of segment files (<dir>/wal); 1 -> 2 copies the log
+export const DATA_DIR_FORMAT = 2;
 export const DATA_DIR_FORMAT_MIN = 1;
 export const META_FILE = 'conflux-meta.json';
 
@@ -37,7 +41,7 @@ export interface FormatPolicy {
   migrations: Readonly<Record<number, DataDirMigration>>;
 }
 
-export const DATA_DIR_MIGRATIONS: Readonly<Record<number, DataDirMigration>> = {};
+export const DATA_DIR_MIGRATIONS: Readonly<Record<number, DataDirMigration>> = { 1: migrateLevelLogToWal };
 
 export const formatPolicy: FormatPolicy = { current: DATA_DIR_FORMAT, min: DATA_DIR_FORMAT_MIN, migrations: DATA_DIR_MIGRATIONS };
 
@@ -80,8 +84,9 @@ export class DataDir {
     return this.meta.formatVersion;
   }
 
+  /** The Raft log (wal-log-storage.ts). */
   get logDir(): string {
-    return join(this.path, 'log');
+    return join(this.path, 'wal');
   }
 
   get snapshotDir(): string {

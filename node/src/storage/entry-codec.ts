@@ -1,4 +1,5 @@
-// Binary encoding of log entries and keys for the LevelDB log. An entry value is a fixed 30-byte
+// Binary encoding of log entries (the WAL's entry records and the LevelDB log's values) and of
+// the LevelDB log's keys. An entry value is a fixed 30-byte
 // header and the payload:
 //
 //   0  u32 CRC32C of bytes 4..end        14  u64 term

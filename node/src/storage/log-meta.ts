@@ -1,6 +1,6 @@
 // The bookkeeping both log storages share: where the log starts and ends, the term of every index
 // (as runs, since terms change rarely), the hard state and the snapshot meta. Pure functions that
-// validate a mutation and return the next meta, so that the memory and LevelDB implementations
+// validate a mutation and return the next meta, so that the WAL, LevelDB and memory implementations
 // accept and refuse exactly the same things.
 import type { Entry, EntryKind, HardState, SnapshotMeta } from '../raft/types.js';
 import { CompactedError, InvalidWriteError, UnavailableError } from './errors.js';

@@ -1,6 +1,6 @@
 // The durable Raft log: entries, hard state and the meta of the snapshot the log starts from.
-// Two implementations (memory-log-storage.ts for the simulator, level-log-storage.ts on LevelDB)
-// pass one conformance suite (test/conformance/log-storage.case.ts).
+// Three implementations (wal-log-storage.ts, what nodes use; level-log-storage.ts, the LevelDB log
+// of data format 1; memory-log-storage.ts for the simulator) pass one conformance suite (test/conformance/log-storage.case.ts).
 //
 // Invariants every implementation keeps (checked by the suite):
 // - Entries are contiguous: every index in [firstIndex(), lastIndex()] is stored, nothing else.

@@ -1,4 +1,4 @@
-// The in-memory twin of the LevelDB log, for the simulator and unit tests. Every mutation is
+// The in-memory twin of the durable logs, for the simulator and unit tests. Every mutation is
 // applied synchronously when it is called, so it is "durable" the moment it is accepted: a
 // simulated crash is simply `reopen()`, which keeps everything and drops nothing.
 import type { Entry, SnapshotMeta } from '../raft/types.js';

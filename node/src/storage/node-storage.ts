@@ -12,13 +12,13 @@ import type { SnapshotMeta } from '../raft/types.js';
 import { DataDir } from './data-dir.js';
 import type { DataDirOptions } from './data-dir.js';
 import { CorruptionError } from './errors.js';
-import { LevelLogStorage } from './level-log-storage.js';
+import { WalLogStorage } from './wal-log-storage.js';
 import type { LogState } from './log-storage.js';
 import { SnapshotStore } from './snapshot-store.js';
 
 export interface NodeStorage {
   dataDir: DataDir;
-  log: LevelLogStorage;
+  log: WalLogStorage;
   snapshots: SnapshotStore;
   /** What the log holds after reconciliation; its snapshot is snapshots.latest()'s meta, or null. */
   initial: LogState;
@@ -27,12 +27,12 @@ export interface NodeStorage {
 
 /**
  * Opens the data directory at `path`, its log and its snapshots, and reconciles them.
- * Rejects with DataDirError / CorruptionError as DataDir.open, LevelLogStorage.open and
+ * Rejects with DataDirError / CorruptionError as DataDir.open, WalLogStorage.open and
  * SnapshotStore.open do, and with CorruptionError when the log needs a snapshot that is missing.
  */
 export async function openNodeStorage(path: string, options: DataDirOptions = {}): Promise<NodeStorage> {
   const dataDir = await DataDir.open(path, options);
-  const log = await LevelLogStorage.open(dataDir.logDir);
+  const log = await WalLogStorage.open(dataDir.logDir);
   let snapshots: SnapshotStore | null = null;
   try {
     snapshots = await SnapshotStore.open(dataDir.snapshotDir);
@@ -57,7 +57,7 @@ export async function openNodeStorage(path: string, options: DataDirOptions = {}
 }
 
 /** Returns true when it changed the log. */
-async function reconcile(dir: string, log: LevelLogStorage, recorded: SnapshotMeta | null, stored: SnapshotMeta | null): Promise<boolean> {
+async function reconcile(dir: string, log: WalLogStorage, recorded: SnapshotMeta | null, stored: SnapshotMeta | null): Promise<boolean> {
   const recordedIndex = recorded?.index ?? 0;
   const storedIndex = stored?.index ?? 0;
   if (recorded !== null && (stored === null || storedIndex < recordedIndex || (storedIndex === recordedIndex && stored.term !== recorded.term))) {

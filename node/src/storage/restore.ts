@@ -25,7 +25,7 @@ import { backupImageChunks, inspectBackupFile } from './backup-file.js';
 import { DataDir } from './data-dir.js';
 import { writeFileDurable } from './durable-fs.js';
 import { DataDirError } from './errors.js';
-import { LevelLogStorage } from './level-log-storage.js';
+import { WalLogStorage } from './wal-log-storage.js';
 import { SnapshotStore } from './snapshot-store.js';
 
 export const RESTORE_MARKER = 'conflux-restore.json';
@@ -122,7 +122,7 @@ export async function restoreDataDir(o: RestoreOptions): Promise<RestoreOutcome>
   } finally {
     await snapshots.close();
   }
-  const log = await LevelLogStorage.open(dir.logDir);
+  const log = await WalLogStorage.open(dir.logDir);
   try {
     await log.installSnapshot(meta);
     await log.write({ hardState: { term: header.term, vote: null, commit: header.index }, entries: [] });

@@ -1,6 +1,6 @@
 // Readers share; an exclusive section waits for the readers in flight and holds new ones back.
-// The LevelDB log uses it so that a read never straddles a batch that deletes or rewrites entries
-// it is reading: such a read could see a "hole" that is really a concurrent truncation.
+// The WAL and LevelDB logs use it so that a read never straddles a flush that deletes or rewrites
+// entries it is reading: such a read could see a "hole" that is really a concurrent truncation.
 
 export class ReadWriteGate {
   private readers = 0;

@@ -1,5 +1,5 @@
 // The process that test/storage/crash.test.ts kills with SIGKILL. Usage:
-//   node dist/node/src/storage/testing/crash-child.js <data dir> <seed>
+//   node dist/node/src/storage/testing/crash-child.js <data dir> <seed> <wal|level>
 //   node dist/node/src/storage/testing/crash-child.js --check      (loads, then exits 0)
 // It writes to the log (up to 8 operations in flight, so group commit is exercised) and saves
 // snapshots, and reports on stdout, one line each:
@@ -8,11 +8,11 @@
 //   A <n>          operation n is durable
 //   SI <k> / SA <k> snapshot k is about to be saved / is durable
 // Pipes are written synchronously by Node on Linux, so a line is out before the next step runs.
-import { join } from 'node:path';
 import { seededRng } from '../../raft/rng.js';
-import { LevelLogStorage } from '../level-log-storage.js';
 import { SnapshotStore } from '../snapshot-store.js';
-import { applyOp, nextOp, performOp, readWorkloadState, snapshotMetaOf, workloadSnapshotData } from './crash-workload.js';
+import { join } from 'node:path';
+import { applyOp, CRASH_ENGINES, nextOp, openCrashLog, performOp, readWorkloadState, snapshotMetaOf, workloadSnapshotData } from './crash-workload.js';
+import type { CrashEngine } from './crash-workload.js';
 
 const MAX_IN_FLIGHT = 8;
 
@@ -42,10 +42,12 @@ async function snapshotLoop(store: SnapshotStore): Promise<void> {
 async function main(): Promise<void> {
   // Loading this file links every module it needs; `--check` stops there (the test's load check).
   if (process.argv[2] === '--check') return;
-  const [dir, seedText] = process.argv.slice(2);
-  if (dir === undefined || seedText === undefined) throw new Error('usage: crash-child <data dir> <seed>');
+  const [dir, seedText, engine] = process.argv.slice(2);
+  if (dir === undefined || seedText === undefined || !CRASH_ENGINES.includes(engine as CrashEngine)) {
+    throw new Error('usage: crash-child <data dir> <seed> <wal|level>');
+  }
   const rng = seededRng(Number(seedText));
-  const log = await LevelLogStorage.open(join(dir, 'log'));
+  const log = await openCrashLog(engine as CrashEngine, dir);
   const snapshots = await SnapshotStore.open(join(dir, 'snapshots'));
   const state = await readWorkloadState(log);
   say('R');

@@ -5,7 +5,22 @@
 // than the last one acknowledged.
 import type { Entry, EntryKind, HardState, SnapshotMeta } from '../../raft/types.js';
 import type { Rng } from '../../raft/rng.js';
+import { join } from 'node:path';
+import { LevelLogStorage } from '../level-log-storage.js';
 import type { LogStorage } from '../log-storage.js';
+import { WalLogStorage } from '../wal-log-storage.js';
+
+/** The log storages the crash tests cover: the WAL nodes use, and format 1's LevelDB log. */
+export type CrashEngine = 'wal' | 'level';
+export const CRASH_ENGINES: readonly CrashEngine[] = ['wal', 'level'];
+
+/**
+ * Opens the crash workload's log in data directory `dir`. The WAL gets small segments so that the
+ * kills also land while segments are started and deleted.
+ */
+export function openCrashLog(engine: CrashEngine, dir: string): Promise<LogStorage> {
+  return engine === 'wal' ? WalLogStorage.open(join(dir, 'wal'), { segmentBytes: 8192 }) : LevelLogStorage.open(join(dir, 'log'));
+}
 
 export type CrashOp =
   | { t: 'w'; hs: HardState | null; from: number; n: number; term: number }
