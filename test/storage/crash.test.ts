@@ -188,7 +188,9 @@ describe.each(CRASH_ENGINES.map((engine) => ({ engine })))('crash safety with SI
           applyOp(replay, op);
           candidates.push(fingerprint(replay));
         }
-        const log = await openCrashLog(engine, dir);
+        const log = await openCrashLog(engine, dir).catch((err: unknown) => {
+          throw new Error(`${where}: the log does not open after the kill: ${String(err)} (child stderr: ${report.stderr})`, { cause: err });
+        });
         let found: WorkloadState;
         try {
           found = await readWorkloadState(log);
