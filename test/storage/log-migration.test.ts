@@ -37,6 +37,15 @@ async function observe(log: LogStorage): Promise<Observed> {
   };
 }
 
+async function observeWal(dir: string): Promise<Observed> {
+  const wal = await WalLogStorage.open(dir);
+  try {
+    return await observe(wal);
+  } finally {
+    await wal.close();
+  }
+}
+
 /** A format-1 data directory as Conflux 1.x left it: meta file and a LevelDB log. */
 async function formatOneDir(dir: string): Promise<Observed> {
   await mkdir(dir, { recursive: true });
@@ -106,12 +115,7 @@ describe('data format 1 -> 2: the LevelDB log becomes the WAL', () => {
     await writeFile(join(dir, 'wal.migrating', 'garbage'), 'half a copy');
     await migrateLevelLogToWal(dir);
     expect((await readdir(dir)).sort()).toEqual([META_FILE, 'wal']);
-    const wal = await WalLogStorage.open(join(dir, 'wal'));
-    try {
-      expect(await observe(wal)).toEqual(before);
-    } finally {
-      await wal.close();
-    }
+    expect(await observeWal(join(dir, 'wal'))).toEqual(before);
   });
 
   it('only removes the old log when a crash came after the copy was published', async () => {
@@ -123,12 +127,7 @@ describe('data format 1 -> 2: the LevelDB log becomes the WAL', () => {
     await stale.close();
     await migrateLevelLogToWal(dir);
     expect((await readdir(dir)).sort()).toEqual([META_FILE, 'wal']);
-    const wal = await WalLogStorage.open(join(dir, 'wal'));
-    try {
-      expect(await observe(wal)).toEqual(before);
-    } finally {
-      await wal.close();
-    }
+    expect(await observeWal(join(dir, 'wal'))).toEqual(before);
   });
 
   it('leaves a format-1 directory without a log with no log (a node that never wrote)', async () => {

@@ -12,7 +12,9 @@
 // unnoticed (the surviving entries would not chain). Integers are big-endian.
 import type { Entry, EntryKind } from '../raft/types.js';
 import { crc32c } from './crc32c.js';
-import { ENTRY_KINDS } from './log-meta.js';
+import { CorruptionError } from './errors.js';
+import { ENTRY_KINDS, termOf } from './log-meta.js';
+import type { LogMeta } from './log-meta.js';
 
 export const ENTRY_HEADER_BYTES = 30;
 const ENTRY_FORMAT = 1;
@@ -68,12 +70,33 @@ export function decodeEntry(value: Uint8Array): DecodedEntry {
   };
 }
 
-function writeU64(view: DataView, offset: number, n: number): void {
+/**
+ * The entry stored for index `expected`, read back from `value`: its checksum, its index and its
+ * place in the log (the term `meta` has there, after `prevTerm`) are checked; anything else is a
+ * CorruptionError naming `dir` and the index.
+ */
+export function verifiedEntry(dir: string, meta: LogMeta, value: Uint8Array, expected: number, prevTerm: number): Entry {
+  const decoded = decodeEntry(value);
+  if (!decoded.ok) throw new CorruptionError({ dir, index: expected }, decoded.problem);
+  const { entry } = decoded;
+  if (entry.index !== expected) {
+    throw new CorruptionError({ dir, index: expected }, `the record stored for this index holds index ${entry.index}`);
+  }
+  if (decoded.prevTerm !== prevTerm || entry.term !== termOf(meta, expected)) {
+    throw new CorruptionError(
+      { dir, index: expected },
+      `term ${entry.term} after term ${decoded.prevTerm} does not match the log (term ${termOf(meta, expected)} after ${prevTerm})`,
+    );
+  }
+  return entry;
+}
+
+export function writeU64(view: DataView, offset: number, n: number): void {
   view.setUint32(offset, Math.floor(n / 0x1_0000_0000));
   view.setUint32(offset + 4, n >>> 0);
 }
 
-function readU64(view: DataView, offset: number): number {
+export function readU64(view: DataView, offset: number): number {
   return view.getUint32(offset) * 0x1_0000_0000 + view.getUint32(offset + 4);
 }
 

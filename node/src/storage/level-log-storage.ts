@@ -21,7 +21,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { Entry, SnapshotMeta } from '../raft/types.js';
-import { decodeEntry, encodeEntry, entryKey, entryKeyIndex, KEY_ENTRY_PREFIX } from './entry-codec.js';
+import { decodeEntry, encodeEntry, entryKey, entryKeyIndex, KEY_ENTRY_PREFIX, verifiedEntry } from './entry-codec.js';
 import { ClosedError, CorruptionError, DataDirError, StorageFailedError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import {
@@ -247,19 +247,7 @@ export class LevelLogStorage implements LogStorage {
     if (keyIndex !== expected) {
       throw new CorruptionError({ dir: this.dir, index: expected }, keyIndex === null ? 'unexpected key in the entry range' : 'entry is missing');
     }
-    const decoded = decodeEntry(value);
-    if (!decoded.ok) throw new CorruptionError({ dir: this.dir, index: expected }, decoded.problem);
-    const { entry } = decoded;
-    if (entry.index !== expected) {
-      throw new CorruptionError({ dir: this.dir, index: expected }, `the record stored under this index holds index ${entry.index}`);
-    }
-    if (decoded.prevTerm !== prevTerm || entry.term !== termOf(meta, expected)) {
-      throw new CorruptionError(
-        { dir: this.dir, index: expected },
-        `term ${entry.term} after term ${decoded.prevTerm} does not match the log (term ${termOf(meta, expected)} after ${prevTerm})`,
-      );
-    }
-    return entry;
+    return verifiedEntry(this.dir, meta, value, expected, prevTerm);
   }
 
   private checkUsable(): void {

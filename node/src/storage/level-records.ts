@@ -7,6 +7,7 @@
 // - 'm' (snapshot): the purge boundary and the snapshot meta. Rewritten only when they change.
 import type { HardState, SnapshotMeta } from '../raft/types.js';
 import { crc32c } from './crc32c.js';
+import { isCount } from './log-meta.js';
 import type { IndexTerm } from './log-meta.js';
 
 export const LEVEL_FORMAT = 1;
@@ -77,8 +78,4 @@ export function isSnapshotRecord(x: unknown): x is SnapshotRecord {
     isCount(r.boundary.term) &&
     (s === null || (typeof s === 'object' && s !== undefined && isCount(s.index) && isCount(s.term) && Array.isArray(s.membership?.members)))
   );
-}
-
-function isCount(n: unknown): n is number {
-  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 }

@@ -208,7 +208,7 @@ function checkIndex(index: number, name: string): void {
   if (!isCount(index)) throw new InvalidWriteError(`${name} must be a non-negative integer, got ${index}`);
 }
 
-function isCount(n: unknown): n is number {
+export function isCount(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 }
 

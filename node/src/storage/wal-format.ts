@@ -19,7 +19,8 @@
 // without checksumming large payloads twice. Integers are big-endian.
 import type { HardState, SnapshotMeta } from '../raft/types.js';
 import { crc32c } from './crc32c.js';
-import { ENTRY_HEADER_BYTES } from './entry-codec.js';
+import { ENTRY_HEADER_BYTES, readU64, writeU64 } from './entry-codec.js';
+import { isCount } from './log-meta.js';
 import type { IndexTerm } from './log-meta.js';
 
 export const WAL_FORMAT = 1;
@@ -165,15 +166,3 @@ export function segmentSeq(name: string): number | null {
   return /^[0-9a-f]{16}\.wal$/.test(name) ? Number.parseInt(name.slice(0, 16), 16) : null;
 }
 
-function writeU64(view: DataView, offset: number, n: number): void {
-  view.setUint32(offset, Math.floor(n / 0x1_0000_0000));
-  view.setUint32(offset + 4, n >>> 0);
-}
-
-function readU64(view: DataView, offset: number): number {
-  return view.getUint32(offset) * 0x1_0000_0000 + view.getUint32(offset + 4);
-}
-
-function isCount(n: unknown): n is number {
-  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
-}

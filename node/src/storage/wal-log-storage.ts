@@ -28,7 +28,7 @@ import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry, SnapshotMeta } from '../raft/types.js';
-import { decodeEntry, encodeEntry, ENTRY_HEADER_BYTES } from './entry-codec.js';
+import { decodeEntry, encodeEntry, ENTRY_HEADER_BYTES, verifiedEntry } from './entry-codec.js';
 import type { DecodedEntry } from './entry-codec.js';
 import { ClosedError, CorruptionError, DataDirError, StorageFailedError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
@@ -341,29 +341,13 @@ export class WalLogStorage implements LogStorage {
       for (let k = i; k < j; k++) {
         const loc = locs[k - base - 1]!;
         const start = loc.offset - first.offset;
-        const entry = this.verify(meta, buf.subarray(start, start + loc.length), k, prevTerm);
+        const entry = verifiedEntry(this.dir, meta, buf.subarray(start, start + loc.length), k, prevTerm);
         out.push(entry);
         prevTerm = entry.term;
       }
       i = j;
     }
     return out;
-  }
-
-  private verify(meta: LogMeta, value: Uint8Array, expected: number, prevTerm: number): Entry {
-    const decoded = decodeEntry(value);
-    if (!decoded.ok) throw new CorruptionError({ dir: this.dir, index: expected }, decoded.problem);
-    const { entry } = decoded;
-    if (entry.index !== expected) {
-      throw new CorruptionError({ dir: this.dir, index: expected }, `the record stored for this index holds index ${entry.index}`);
-    }
-    if (decoded.prevTerm !== prevTerm || entry.term !== termOf(meta, expected)) {
-      throw new CorruptionError(
-        { dir: this.dir, index: expected },
-        `term ${entry.term} after term ${decoded.prevTerm} does not match the log (term ${termOf(meta, expected)} after ${prevTerm})`,
-      );
-    }
-    return entry;
   }
 
   private checkUsable(): void {
