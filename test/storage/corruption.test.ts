@@ -99,6 +99,21 @@ function expectCorruption(err: unknown, dir: string): CorruptionError {
   return err as CorruptionError;
 }
 
+/** Entry 57's payload is damaged in `ext` files while `log` is open: reads refuse it, not serve it. */
+async function expectDamageAfterOpenRefused(log: AnyLog, dir: string, ext: string): Promise<void> {
+  try {
+    expect((await log.entries(57, 58))[0]!.data).toEqual(payload(57));
+    await flipPayload(dir, ext, 57, 30);
+    const err = expectCorruption(await log.entries(50, 60).catch((e: unknown) => e), dir);
+    expect(err.index).toBe(57);
+    await expect(log.load()).rejects.toBeInstanceOf(CorruptionError);
+    // Entries before the damage are still served.
+    expect(comparable(await log.entries(1, 57))).toEqual(comparable(written(56)));
+  } finally {
+    await log.close();
+  }
+}
+
 /** Where the last frame of a WAL segment starts. */
 function lastFrameStart(segment: Uint8Array): number {
   let at = 0;
@@ -149,17 +164,7 @@ describe('corruption of the write-ahead log', () => {
 
   it('a payload damaged after open is refused on read, not served', async () => {
     const dir = await copyOf();
-    const log = await walOpen(dir);
-    try {
-      expect((await log.entries(57, 58))[0]!.data).toEqual(payload(57));
-      await flipPayload(dir, '.wal', 57, 30);
-      const err = expectCorruption(await log.entries(50, 60).catch((e: unknown) => e), dir);
-      expect(err.index).toBe(57);
-      await expect(log.load()).rejects.toBeInstanceOf(CorruptionError);
-      expect(comparable(await log.entries(1, 57))).toEqual(comparable(written(56)));
-    } finally {
-      await log.close();
-    }
+    await expectDamageAfterOpenRefused(await walOpen(dir), dir, '.wal');
   });
 
   it('random bit flips anywhere in the segments: a clear refusal, exactly the data written, or a torn last frame cut', async () => {
@@ -239,18 +244,7 @@ describe('corruption of the LevelDB log', () => {
 
   it('a payload damaged after open is refused on read, not served', async () => {
     const dir = await copyOf(pristineTables);
-    const log = await LevelLogStorage.open(dir);
-    try {
-      expect((await log.entries(57, 58))[0]!.data).toEqual(payload(57));
-      await flipPayload(dir, '.ldb', 57, 30);
-      const err = expectCorruption(await log.entries(50, 60).catch((e: unknown) => e), dir);
-      expect(err.index).toBe(57);
-      await expect(log.load()).rejects.toBeInstanceOf(CorruptionError);
-      // Entries before the damage are still served.
-      expect(comparable(await log.entries(1, 57))).toEqual(comparable(written(56)));
-    } finally {
-      await log.close();
-    }
+    await expectDamageAfterOpenRefused(await LevelLogStorage.open(dir), dir, '.ldb');
   });
 
   it('a flipped byte in the middle of the write-ahead log: refuses to open, and keeps refusing', async () => {
