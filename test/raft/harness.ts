@@ -18,6 +18,8 @@ export interface TestNode {
   reads: { id: number; index: number }[];
   failedReads: number[];
   snapshotRequests: number[];
+  /** The size the "driver" reports for each snapshot it takes. */
+  snapshotSizeBytes: number;
   sentSnapshots: { to: NodeId; meta: SnapshotMeta }[];
 }
 
@@ -67,6 +69,7 @@ export class Net {
       reads: [],
       failedReads: [],
       snapshotRequests: [],
+      snapshotSizeBytes: 0,
       sentSnapshots: [],
     };
     this.nodes.set(id, node);
@@ -117,7 +120,7 @@ export class Net {
         n.snapshotRequests.push(a.index);
         const status = n.core.status();
         const term = n.applied.find((e) => e.index === a.index)?.term ?? n.snapshot?.term ?? 0;
-        n.core.snapshotTaken({ index: a.index, term, membership: status.membership });
+        n.core.snapshotTaken({ index: a.index, term, membership: status.membership }, n.snapshotSizeBytes);
         return;
       }
       case 'compact-log':

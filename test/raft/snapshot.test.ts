@@ -17,6 +17,85 @@ describe('§7 log compaction and InstallSnapshot', () => {
     expect(a.log[0]!.index).toBe(snapAt - 1);
   });
 
+  /** Data bytes of the applied entries in (from, to]. */
+  function appliedBytes(net: Net, id: string, from: number, to: number): number {
+    return net
+      .node(id)
+      .applied.filter((e) => e.index > from && e.index <= to)
+      .reduce((sum, e) => sum + e.data.length, 0);
+  }
+
+  /** Spans between consecutive snapshot requests: [entries, data bytes]. */
+  function snapshotSpans(net: Net, id: string): [number, number][] {
+    const at = [0, ...net.node(id).snapshotRequests];
+    return at.slice(1).map((to, i) => [to - at[i]!, appliedBytes(net, id, at[i]!, to)]);
+  }
+
+  it('asks for a snapshot once the entries applied since the last one hold snapshotBytes, long before snapshotEntries', () => {
+    const net = Net.bootstrap(['a'], { snapshotEntries: 1000, snapshotBytes: 100 });
+    net.elect('a');
+    for (let i = 0; i < 60; i++) {
+      net.propose('a', `value-${String(i).padStart(3, '0')}`); // 9 bytes each
+      net.stabilize();
+    }
+    const spans = snapshotSpans(net, 'a');
+    expect(spans.length).toBeGreaterThanOrEqual(4);
+    for (const [entries, bytes] of spans.slice(1)) {
+      // The first span holds the bootstrap configuration entry; later ones only 9-byte values.
+      expect(bytes).toBeGreaterThanOrEqual(100);
+      expect(entries).toBeLessThanOrEqual(13);
+    }
+  });
+
+  it('waits for as many bytes as the last snapshot took when that is more than snapshotBytes', () => {
+    const net = Net.bootstrap(['a'], { snapshotEntries: 1000, snapshotBytes: 100 });
+    net.node('a').snapshotSizeBytes = 400;
+    net.elect('a');
+    for (let i = 0; i < 150; i++) {
+      net.propose('a', `value-${String(i).padStart(3, '0')}`);
+      net.stabilize();
+    }
+    const spans = snapshotSpans(net, 'a');
+    expect(spans.length).toBeGreaterThanOrEqual(2);
+    // The first snapshot came at 100 bytes (no snapshot yet to compare with); after it, 400.
+    for (const [, bytes] of spans.slice(1)) expect(bytes).toBeGreaterThanOrEqual(400);
+  });
+
+  it('keeps at most snapshotBytes of entries behind a snapshot, whatever compactionKeepEntries says', () => {
+    const net = Net.bootstrap(['a'], { snapshotEntries: 1000, snapshotBytes: 50, compactionKeepEntries: 100 });
+    net.elect('a');
+    for (let i = 0; i < 200; i++) {
+      net.propose('a', `value-${String(i).padStart(3, '0')}`);
+      net.stabilize();
+    }
+    const a = net.node('a');
+    const snapAt = a.core.status().snapshotIndex;
+    expect(snapAt).toBeGreaterThan(150);
+    const kept = a.log.filter((e) => e.index <= snapAt);
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.reduce((sum, e) => sum + e.data.length, 0)).toBeLessThanOrEqual(50);
+    expect(a.log.length).toBeLessThan(15);
+  });
+
+  it.each([
+    ['re-applies', 0],
+    ['had applied before the restart', 22],
+  ])('counts the entries a restarted node %s towards snapshotBytes', (_, applied) => {
+    const net = Net.bootstrap(['a'], { snapshotEntries: 1000, snapshotBytes: 100_000 });
+    net.elect('a');
+    for (let i = 0; i < 20; i++) net.propose('a', 'x'.repeat(100));
+    net.stabilize();
+    const before = net.node('a');
+    expect(before.snapshotRequests).toEqual([]);
+    expect(before.log.at(-1)!.index).toBe(22);
+    // Restart from the same disk (everything committed) with a bound the log already exceeds.
+    const restarted = new Net();
+    const hardState = { ...before.hardState, commit: 22 };
+    restarted.add('a', { hardState, snapshot: null, entries: before.log, applied }, { snapshotEntries: 1000, snapshotBytes: 1500 });
+    restarted.stabilize();
+    expect(restarted.node('a').snapshotRequests).toEqual([22]);
+  });
+
   it('sends a snapshot to a follower whose next entry was compacted, then resumes replication', () => {
     const net = Net.bootstrap(['a', 'b', 'c'], { snapshotEntries: 5, compactionKeepEntries: 0 });
     net.elect('a');

@@ -54,6 +54,7 @@ export interface RaftTunables {
   maxEntriesPerAppend: number;
   maxBytesPerAppend: number;
   snapshotEntries: number;
+  snapshotBytes: number;
   compactionKeepEntries: number;
   leaseReads: boolean;
   promoteLagEntriesMax: number;
@@ -117,6 +118,9 @@ export function fromSeed(seed: number): SimOptions {
       maxEntriesPerAppend: rng.pick([1, 3, 16, 1024]),
       maxBytesPerAppend: rng.pick([256, 4096, 4 * 1024 * 1024]),
       snapshotEntries: rng.pick([4, 10, 25, 100, 10_000]),
+      // From a stream of its own, so that every other option of a seed stays what it was. The
+      // workload's entries hold tens of bytes: the small bounds take snapshots by size.
+      snapshotBytes: stream(seed, 'options.snapshotBytes').pick([300, 3_000, 64 * 1024 * 1024]),
       compactionKeepEntries: rng.pick([0, 2, 10]),
       // Lease reads assume clocks that advance at the same rate (config.ts).
       leaseReads: clockSkew === 0 && rng.chance(0.2),

@@ -69,8 +69,9 @@ export const flagSpecs: FlagSpec[] = [
   { name: 'heartbeat-interval-ms', kind: 'int', help: 'Raft tick and heartbeat interval (default 100)' },
   { name: 'election-ticks-min', kind: 'int', help: 'election timeout lower bound, in ticks (default 10)' },
   { name: 'election-ticks-max', kind: 'int', help: 'election timeout upper bound, in ticks (default 20)' },
-  { name: 'snapshot-entries', kind: 'int', help: 'snapshot every this many applied entries (default 10000)' },
-  { name: 'compaction-keep-entries', kind: 'int', help: 'entries kept behind a snapshot (default 1000)' },
+  { name: 'snapshot-entries', kind: 'int', help: 'snapshot every this many applied entries (default 100000)' },
+  { name: 'snapshot-bytes', kind: 'int', help: 'or once the entries applied since the last snapshot hold this many bytes, or the last snapshot\'s size if larger (default 67108864)' },
+  { name: 'compaction-keep-entries', kind: 'int', help: 'entries kept behind a snapshot, up to --snapshot-bytes of them (default 1000)' },
   { name: 'max-inflight-appends', kind: 'int', help: 'AppendEntries in flight per follower (default 4)' },
   { name: 'max-entries-per-append', kind: 'int', help: 'entries per AppendEntries (default 1024)' },
   { name: 'max-bytes-per-append', kind: 'int', help: 'bytes per AppendEntries (default 4 MiB)' },
@@ -153,6 +154,7 @@ export function parseNodeFlags(argv: string[], env: NodeJS.ProcessEnv): NodeFlag
   setInt('election-ticks-min', 'electionTicksMin');
   setInt('election-ticks-max', 'electionTicksMax');
   setInt('snapshot-entries', 'snapshotEntries');
+  setInt('snapshot-bytes', 'snapshotBytes');
   setInt('compaction-keep-entries', 'compactionKeepEntries');
   setInt('max-inflight-appends', 'maxInflightAppends');
   setInt('max-entries-per-append', 'maxEntriesPerAppend');

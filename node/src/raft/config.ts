@@ -21,7 +21,17 @@ export interface RaftConfig {
   maxBytesPerAppend: number;
   /** Ask the driver for a snapshot once this many entries were applied since the last one. */
   snapshotEntries: number;
-  /** Entries kept behind a snapshot so that slightly lagging followers avoid a snapshot transfer. */
+  /**
+   * ...or once the entries applied since the last one hold this many bytes of data, or as many as
+   * the last snapshot took if that is more. The in-memory log (and the log files) then stay within
+   * about this size whatever the values' size, while a large store is not re-written for every
+   * few megabytes of writes: writing snapshots costs at most about as many bytes as the log did.
+   */
+  snapshotBytes: number;
+  /**
+   * Entries kept behind a snapshot so that slightly lagging followers avoid a snapshot transfer
+   * (and no more than snapshotBytes of data).
+   */
   compactionKeepEntries: number;
   /**
    * Leader leases for reads (off by default). Sound only if clocks advance at about the same rate
@@ -40,7 +50,9 @@ export const defaultRaftTunables = {
   maxInflightAppends: 4,
   maxEntriesPerAppend: 1024,
   maxBytesPerAppend: 4 * 1024 * 1024,
-  snapshotEntries: 10_000,
+  // etcd's default since 3.2; snapshotBytes bounds the memory when values are large.
+  snapshotEntries: 100_000,
+  snapshotBytes: 64 * 1024 * 1024,
   compactionKeepEntries: 1_000,
   leaseReads: false,
   promoteLagEntriesMax: 100,

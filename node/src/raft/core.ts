@@ -123,6 +123,10 @@ export class RaftCore {
 
   private snapshotInProgress = false;
   private snapshotRequested = false;
+  /** log.appliedBytes when the latest snapshot was asked for or installed. */
+  private snapshotAppliedBytes = 0;
+  /** Size of the latest snapshot this node wrote (0 until it wrote one): see RaftConfig.snapshotBytes. */
+  private lastSnapshotBytes = 0;
 
   // Output, assembled in order by takeActions().
   private early: Action[] = [];
@@ -350,12 +354,13 @@ export class RaftCore {
     if (this.role === 'leader') this.maybeCommit();
   }
 
-  /** The driver took a snapshot (after a `take-snapshot` action, or on request). */
-  snapshotTaken(meta: SnapshotMeta): void {
+  /** The driver took a snapshot (after a `take-snapshot` action, or on request) of `sizeBytes`. */
+  snapshotTaken(meta: SnapshotMeta, sizeBytes = 0): void {
     this.snapshotInProgress = false;
     if (meta.index <= (this.log.snapshot?.index ?? 0)) return;
     this.log.snapshot = meta;
-    const compactTo = Math.min(meta.index - this.cfg.compactionKeepEntries, this.log.applied);
+    this.lastSnapshotBytes = sizeBytes;
+    const compactTo = this.log.compactionPoint(meta.index, this.cfg.compactionKeepEntries, this.cfg.snapshotBytes);
     if (compactTo >= this.log.firstIndex()) {
       this.log.compact(compactTo);
       this.post.push({ kind: 'compact-log', index: compactTo });
@@ -420,10 +425,10 @@ export class RaftCore {
     const applicable = this.log.takeApplicable();
     if (applicable.length > 0) out.push({ kind: 'apply', entries: applicable });
     out.push(...this.post);
-    const sinceSnapshot = this.log.applied - (this.log.snapshot?.index ?? 0);
-    if (!this.snapshotInProgress && this.log.applied > 0 && (this.snapshotRequested || sinceSnapshot >= this.cfg.snapshotEntries)) {
+    if (!this.snapshotInProgress && this.log.applied > 0 && (this.snapshotRequested || this.snapshotDue())) {
       this.snapshotInProgress = true;
       this.snapshotRequested = false;
+      this.snapshotAppliedBytes = this.log.appliedBytes;
       out.push({ kind: 'take-snapshot', index: this.log.applied });
     }
     this.early = [];
@@ -431,6 +436,11 @@ export class RaftCore {
     this.late = [];
     this.post = [];
     return out;
+  }
+
+  private snapshotDue(): boolean {
+    if (this.log.applied - (this.log.snapshot?.index ?? 0) >= this.cfg.snapshotEntries) return true;
+    return this.log.appliedBytes - this.snapshotAppliedBytes >= Math.max(this.cfg.snapshotBytes, this.lastSnapshotBytes);
   }
 
   /**
@@ -725,6 +735,7 @@ export class RaftCore {
     this.log.restore(meta);
     this.install = meta;
     this.snapshotInProgress = false;
+    this.snapshotAppliedBytes = this.log.appliedBytes;
     this.setMembership(meta.membership, meta.index, null);
     this.reply(m, { type: 'append_resp', success: true, matchIndex: meta.index, rejectHint: null });
   }

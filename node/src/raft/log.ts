@@ -22,6 +22,11 @@ export class RaftLog {
   stable: number;
   /** Last index handed to the driver in an `apply` action. Invariant: applied <= commit. */
   applied: number;
+  /**
+   * Data bytes of every entry handed out to apply since this log was built (plus those applied
+   * before that, after the snapshot). Only ever grows: the core measures spans by difference.
+   */
+  appliedBytes = 0;
 
   constructor(snapshot: SnapshotMeta | null, entries: Entry[], commit: number, applied: number) {
     this.snapshot = snapshot;
@@ -35,6 +40,7 @@ export class RaftLog {
     this.stable = this.lastIndex();
     this.commit = Math.min(Math.max(commit, this.offset), this.lastIndex());
     this.applied = Math.min(Math.max(applied, this.offset), this.commit);
+    for (let i = this.offset + 1; i <= this.applied; i++) this.appliedBytes += this.entry(i)!.data.length;
   }
 
   firstIndex(): number {
@@ -148,20 +154,34 @@ export class RaftLog {
    * applied before a persist that is still to come or in flight, since they do not depend on it.
    */
   takeDurableApplicable(): Entry[] {
-    const hi = Math.min(this.commit, this.stable);
-    if (hi <= this.applied) return [];
-    const out = this.range(this.applied + 1, hi);
-    this.applied = hi;
-    return out;
+    return this.takeApplied(Math.min(this.commit, this.stable));
   }
 
   /** Entries that are committed, handed over for persistence, and not yet applied. */
   takeApplicable(): Entry[] {
-    const hi = Math.min(this.commit, this.persistEmitted);
+    return this.takeApplied(Math.min(this.commit, this.persistEmitted));
+  }
+
+  private takeApplied(hi: number): Entry[] {
     if (hi <= this.applied) return [];
     const out = this.range(this.applied + 1, hi);
+    for (const e of out) this.appliedBytes += e.data.length;
     this.applied = hi;
     return out;
+  }
+
+  /**
+   * The compaction point that keeps at most `maxEntries` entries up to `index`, and no more than
+   * `maxBytes` of their data: the catch-up tail behind a snapshot, bounded for large values too.
+   */
+  compactionPoint(index: number, maxEntries: number, maxBytes: number): number {
+    let keptFrom = Math.max(index - maxEntries, this.offset);
+    let bytes = 0;
+    for (let i = index; i > keptFrom; i--) {
+      bytes += this.entry(i)!.data.length;
+      if (bytes > maxBytes) keptFrom = i;
+    }
+    return keptFrom;
   }
 
   /** Drop entries up to `index` (covered by a snapshot). */

@@ -462,8 +462,9 @@ export class RaftDriver<R> {
     const image = this.o.stateMachine.snapshot(meta);
     const t0 = this.o.clock.monotonicMs();
     const save = async (): Promise<void> => {
+      let bytes = 0;
       try {
-        const bytes = (await this.o.snapshots.save(meta, image)).sizeBytes;
+        bytes = (await this.o.snapshots.save(meta, image)).sizeBytes;
         this.metrics.snapshot('taken', bytes, (this.o.clock.monotonicMs() - t0) / 1000);
         this.log.info('snapshot taken', { index: meta.index, term: meta.term, bytes });
       } catch (err) {
@@ -472,7 +473,7 @@ export class RaftDriver<R> {
         this.log.info('snapshot superseded by a newer one', { index: meta.index, latest: err.latestIndex });
       }
       if (this.stopped) return;
-      this.core.snapshotTaken(meta);
+      this.core.snapshotTaken(meta, bytes);
       this.answerSnapshotWaiters(meta);
       this.kick();
     };

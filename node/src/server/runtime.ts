@@ -27,6 +27,7 @@ export interface RaftTunables {
   electionTicksMin: number;
   electionTicksMax: number;
   snapshotEntries: number;
+  snapshotBytes: number;
   compactionKeepEntries: number;
   maxInflightAppends: number;
   maxEntriesPerAppend: number;
