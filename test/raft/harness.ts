@@ -18,8 +18,8 @@ export interface TestNode {
   reads: { id: number; index: number }[];
   failedReads: number[];
   snapshotRequests: number[];
-  /** The size the "driver" reports for each snapshot it takes. */
-  snapshotSizeBytes: number;
+  /** The size the "driver" reports for each snapshot it takes (default 0). */
+  snapshotSizeBytes?: number;
   sentSnapshots: { to: NodeId; meta: SnapshotMeta }[];
 }
 
@@ -69,7 +69,6 @@ export class Net {
       reads: [],
       failedReads: [],
       snapshotRequests: [],
-      snapshotSizeBytes: 0,
       sentSnapshots: [],
     };
     this.nodes.set(id, node);
@@ -120,7 +119,7 @@ export class Net {
         n.snapshotRequests.push(a.index);
         const status = n.core.status();
         const term = n.applied.find((e) => e.index === a.index)?.term ?? n.snapshot?.term ?? 0;
-        n.core.snapshotTaken({ index: a.index, term, membership: status.membership }, n.snapshotSizeBytes);
+        n.core.snapshotTaken({ index: a.index, term, membership: status.membership }, n.snapshotSizeBytes ?? 0);
         return;
       }
       case 'compact-log':

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { badRequest, bodyTooLarge, HttpError } from './errors.js';
 import { headerOf } from './raw.js';
+import { setRequestIdHeader } from './request-context.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -66,6 +67,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, limitBytes: 
 
 function tooLarge(res: ServerResponse, limitBytes: number, what: string): HttpError {
   // The unread rest of the body makes the connection useless for another request.
+  setRequestIdHeader(res);
   res.setHeader('Connection', 'close');
   return bodyTooLarge(limitBytes, what);
 }

@@ -32,7 +32,8 @@ import {
   type Consistency,
   type Query,
 } from './params.js';
-import { sendJson as sendJsonBody } from './raw.js';
+import { isExpressResponse, sendJson as sendJsonBody } from './raw.js';
+import { writeAnswerHead } from './request-context.js';
 import { mountRoute } from './routing.js';
 import type { AppContext } from './types.js';
 import { asBuffer, encodeValue } from './value-encoding.js';
@@ -226,23 +227,39 @@ function etag(modRevision: number): string {
 
 function writeValue(res: ServerResponse, kv: KeyValue, storeRevision: number): void {
   const body = asBuffer(kv.value);
-  res.statusCode = 200;
-  res.setHeader('Content-Type', kv.contentType);
-  res.setHeader('Content-Length', String(body.length));
-  res.setHeader('ETag', etag(kv.modRevision));
-  res.setHeader('Conflux-Revision', String(storeRevision));
-  res.setHeader('Conflux-Create-Revision', String(kv.createRevision));
-  res.setHeader('Conflux-Mod-Revision', String(kv.modRevision));
-  res.setHeader('Conflux-Version', String(kv.version));
-  // A cached copy would be a stale read: linearizability ends at this node.
-  res.setHeader('Cache-Control', 'no-cache');
+  writeAnswerHead(res, 200, [
+    'Content-Type', kv.contentType,
+    'Content-Length', String(body.length),
+    'ETag', etag(kv.modRevision),
+    'Conflux-Revision', String(storeRevision),
+    'Conflux-Create-Revision', String(kv.createRevision),
+    'Conflux-Mod-Revision', String(kv.modRevision),
+    'Conflux-Version', String(kv.version),
+    // A cached copy would be a stale read: linearizability ends at this node.
+    'Cache-Control', 'no-cache',
+  ]);
   res.end(body);
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, storeRevision: number): void {
-  res.setHeader('Conflux-Revision', String(storeRevision));
-  res.setHeader('Cache-Control', 'no-cache');
-  sendJsonBody(res, status, body);
+function sendJson(res: ServerResponse, status: number, body: unknown, storeRevision: number, etagValue?: string): void {
+  if (isExpressResponse(res)) {
+    if (etagValue !== undefined) res.setHeader('ETag', etagValue);
+    res.setHeader('Conflux-Revision', String(storeRevision));
+    res.setHeader('Cache-Control', 'no-cache');
+    sendJsonBody(res, status, body);
+    return;
+  }
+  // The hot PUT route: what sendJsonBody would send, in one writeHead.
+  const text = JSON.stringify(body);
+  const headers = etagValue === undefined ? [] : ['ETag', etagValue];
+  headers.push(
+    'Conflux-Revision', String(storeRevision),
+    'Cache-Control', 'no-cache',
+    'Content-Type', 'application/json; charset=utf-8',
+    'Content-Length', String(Buffer.byteLength(text, 'utf8')),
+  );
+  writeAnswerHead(res, status, headers);
+  res.end(text, 'utf8');
 }
 
 function sendWriteResult(res: ServerResponse, command: Command, result: CommandResult): void {
@@ -250,7 +267,6 @@ function sendWriteResult(res: ServerResponse, command: Command, result: CommandR
   switch (result.type) {
     case 'put':
     case 'rollback': {
-      res.setHeader('ETag', etag(result.modRevision));
       const body: Record<string, unknown> = {
         key: result.key,
         revision: result.revision,
@@ -259,7 +275,7 @@ function sendWriteResult(res: ServerResponse, command: Command, result: CommandR
         version: result.version,
       };
       if (result.type === 'rollback') body.toRevision = result.toRevision;
-      sendJson(res, result.created ? 201 : 200, body, result.revision);
+      sendJson(res, result.created ? 201 : 200, body, result.revision, etag(result.modRevision));
       return;
     }
     case 'delete':

@@ -29,6 +29,7 @@ import {
 } from '../../store/index.js';
 import type { CommandFailure } from '../../store/index.js';
 import { sendJson } from './raw.js';
+import { setRequestIdHeader } from './request-context.js';
 
 /** Seconds a client should wait before retrying a 503/429 when the error does not say. */
 export const DEFAULT_RETRY_AFTER_SECONDS = 1;
@@ -218,6 +219,7 @@ function httpStatusOf(err: unknown): number | null {
 }
 
 export function sendErrorResponse(res: ServerResponse, error: HttpErrorResponse): void {
+  setRequestIdHeader(res);
   for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
   res.setHeader('Cache-Control', 'no-store');
   sendJson(res, error.status, error.body);

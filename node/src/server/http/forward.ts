@@ -11,7 +11,7 @@ import { NotLeaderError } from '../errors.js';
 import type { ConfluxNodeApi } from '../node-api.js';
 import { HttpError, noLeader, outcomeUnknown } from './errors.js';
 import { headerOf, originalUrlOf } from './raw.js';
-import { markForwarded, REQUEST_ID_HEADER, requestIdOf } from './request-context.js';
+import { markForwarded, REQUEST_ID_HEADER, requestIdOf, setRequestIdHeader } from './request-context.js';
 import type { HttpLogger, HttpOptions } from './types.js';
 
 /** Set on forwarded requests: a node that receives one while not the leader answers 503. */
@@ -115,6 +115,7 @@ export class Forwarder {
       });
       upstream.on('response', (answer) => {
         res.statusCode = answer.statusCode ?? 502;
+        setRequestIdHeader(res);
         for (const [name, value] of Object.entries(answer.headers)) {
           if (value !== undefined && !NOT_FORWARDED_RESPONSE.has(name)) res.setHeader(name, value);
         }

@@ -69,7 +69,8 @@ export function withHotKvRoutes(o: HotKvOptions): RequestListener {
       fallback(req, res);
       return;
     }
-    startRequest(req, res, logger, metrics, KV_ROUTE_LABEL);
+    // The answer sets the request id header with the others (writeAnswerHead).
+    startRequest(req, res, logger, metrics, KV_ROUTE_LABEL, true);
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const query = method === 'GET' && q >= 0 ? queryOf(url.slice(q + 1)) : NO_QUERY;

@@ -17,6 +17,8 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 interface RequestState {
   requestId: string;
   route: string;
+  /** The request id header is not set yet: the answer sets it (writeAnswerHead, setRequestIdHeader). */
+  idHeaderPending: boolean;
   /** Set when the request was served by forwarding it to the leader. */
   forwardedTo?: string;
 }
@@ -40,6 +42,36 @@ export function setRoute(res: ServerResponse, route: string): void {
   state(res).route = route;
 }
 
+/**
+ * Sets the request id header now if startRequest left it to the answer (the hot routes). Every
+ * answer of those routes that is not written by writeAnswerHead calls this before it sets any
+ * other header, so that the id comes first, as on the express routes.
+ */
+export function setRequestIdHeader(res: ServerResponse): void {
+  const s = (res as WithState)[STATE];
+  if (s?.idHeaderPending !== true) return;
+  s.idHeaderPending = false;
+  res.setHeader(REQUEST_ID_HEADER, s.requestId);
+}
+
+/**
+ * Writes the status line and `headers` (name, value, name, value, ...). On the hot routes, where
+ * no header was set before, that is node:http's array form of writeHead, with the request id
+ * first: it skips setHeader's per-header bookkeeping, a tenth of the CPU of a small answer. Elsewhere
+ * the headers are set one by one after those already set, as before.
+ */
+export function writeAnswerHead(res: ServerResponse, status: number, headers: string[]): void {
+  const s = (res as WithState)[STATE];
+  if (s?.idHeaderPending === true) {
+    s.idHeaderPending = false;
+    headers.unshift(REQUEST_ID_HEADER, s.requestId);
+    res.writeHead(status, headers);
+    return;
+  }
+  for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i]!, headers[i + 1]!);
+  res.writeHead(status);
+}
+
 export function markForwarded(res: ServerResponse, leaderURL: string): void {
   state(res).forwardedTo = leaderURL;
 }
@@ -54,15 +86,22 @@ export function requestContext(logger: HttpLogger, metrics: HttpMetricsSink | un
 /**
  * The request context of one request, for the express middleware above and for the routes that
  * are served without express (hot-kv.ts): the request id header, and the metrics and log line
- * once the response is done.
+ * once the response is done. `deferIdHeader`: the answer sets the id header (see writeAnswerHead).
  */
-export function startRequest(req: IncomingMessage, res: ServerResponse, logger: HttpLogger, metrics: HttpMetricsSink | undefined, route: string): void {
+export function startRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  logger: HttpLogger,
+  metrics: HttpMetricsSink | undefined,
+  route: string,
+  deferIdHeader = false,
+): void {
   const started = process.hrtime.bigint();
   const offered = headerOf(req, REQUEST_ID_HEADER);
   const requestId = offered !== undefined && REQUEST_ID_PATTERN.test(offered) ? offered : randomUUID();
-  const s: RequestState = { requestId, route };
+  const s: RequestState = { requestId, route, idHeaderPending: deferIdHeader };
   (res as WithState)[STATE] = s;
-  res.setHeader(REQUEST_ID_HEADER, requestId);
+  if (!deferIdHeader) res.setHeader(REQUEST_ID_HEADER, requestId);
   // 'close' follows 'finish' on every response (and comes alone when the client went away).
   res.once('close', () => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
