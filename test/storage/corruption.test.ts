@@ -93,10 +93,20 @@ async function readIntact(dir: string): Promise<number> {
   }
 }
 
-function expectCorruption(err: unknown, dir: string): CorruptionError {
-  expect(err).toBeInstanceOf(CorruptionError);
-  expect((err as Error).message).toContain(dir);
+function expectCorruption(err: unknown, dir: string, label?: string): CorruptionError {
+  expect(err, label === undefined ? undefined : `${label}: ${String(err)}`).toBeInstanceOf(CorruptionError);
+  expect((err as Error).message, label).toContain(dir);
   return err as CorruptionError;
+}
+
+/** Flips one random bit of `file`; returns its contents before the flip, the byte, and a label naming it. */
+async function flipRandomBit(rng: ReturnType<typeof seededRng>, file: string, trial: number): Promise<{ before: Buffer; at: number; label: string }> {
+  const bytes = await readFile(file);
+  const before = Buffer.from(bytes);
+  const at = rng.int(0, bytes.length);
+  bytes[at]! ^= 1 << rng.int(0, 8);
+  await writeFile(file, bytes);
+  return { before, at, label: `trial ${trial}: bit flipped at byte ${at} of ${file}` };
 }
 
 /** Entry 57's payload is damaged in `ext` files while `log` is open: reads refuse it, not serve it. */
@@ -175,16 +185,11 @@ describe('corruption of the write-ahead log', () => {
       const files = (await filesEnding(dir, '.wal')).sort();
       const k = rng.int(0, files.length);
       const file = files[k]!;
-      const bytes = await readFile(file);
-      const tornFrom = k === files.length - 1 ? lastFrameStart(bytes) : Infinity;
-      const at = rng.int(0, bytes.length);
-      bytes[at]! ^= 1 << rng.int(0, 8);
-      await writeFile(file, bytes);
-      const label = `trial ${trial}: bit flipped at byte ${at} of ${file}`;
+      const { before, at, label } = await flipRandomBit(rng, file, trial);
+      const tornFrom = k === files.length - 1 ? lastFrameStart(before) : Infinity;
       const err = await openError(dir);
       if (err !== null) {
-        expect(err, `${label}: ${String(err)}`).toBeInstanceOf(CorruptionError);
-        expect((err as Error).message, label).toContain(dir);
+        expectCorruption(err, dir, label);
         outcomes.refused++;
       } else {
         // A damaged last frame looks like a write cut short by a crash (it is the only place one
@@ -276,15 +281,10 @@ describe('corruption of the LevelDB log', () => {
       const dir = await copyOf(tables ? pristineTables : pristineLog);
       const files = await filesEnding(dir, tables ? '.ldb' : '.log');
       const file = files[rng.int(0, files.length)]!;
-      const bytes = await readFile(file);
-      const at = rng.int(0, bytes.length);
-      bytes[at]! ^= 1 << rng.int(0, 8);
-      await writeFile(file, bytes);
-      const label = `trial ${trial}: bit flipped at byte ${at} of ${file}`;
+      const { label } = await flipRandomBit(rng, file, trial);
       const err = await openError(dir);
       if (err !== null) {
-        expect(err, `${label}: ${String(err)}`).toBeInstanceOf(CorruptionError);
-        expect((err as Error).message, label).toContain(dir);
+        expectCorruption(err, dir, label);
         outcomes.refused++;
       } else {
         // Opened: then every byte must be what was written, all of it (no silent loss either).

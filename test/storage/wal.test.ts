@@ -1,4 +1,4 @@
-import { readdir, readFile, rm, truncate, writeFile, appendFile, mkdtemp, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, truncate, writeFile, appendFile, mkdir, mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -212,7 +212,7 @@ describe('WalLogStorage specifics', () => {
   it('refuses a log written by a newer format', async () => {
     const state = { v: WAL_FORMAT + 1, hardState: { term: 0, vote: null, commit: 0 }, boundary: { index: 0, term: 0 }, snapshot: null, lastIndex: 0, lastTerm: 0 };
     await rm(dir, { recursive: true, force: true });
-    await import('node:fs/promises').then((fs) => fs.mkdir(dir, { recursive: true }));
+    await mkdir(dir, { recursive: true });
     await writeFile(join(dir, segmentName(1)), encodeFrame([{ type: RECORD_STATE, body: encodeRecord(state as never) }]).bytes);
     const err = await WalLogStorage.open(dir).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DataDirError);
