@@ -11,6 +11,7 @@ import { systemClock } from '../../node/src/server/clock.js';
 import { RaftDriver } from '../../node/src/server/driver.js';
 import { silentLogger } from '../../node/src/server/logger.js';
 import { MemoryLogStorage } from '../../node/src/storage/memory-log-storage.js';
+import { SnapshotChecksumError } from '../../node/src/storage/errors.js';
 import { SnapshotStore } from '../../node/src/storage/snapshot-store.js';
 import { encodeCommand, KvStore, type CommandResult } from '../../node/src/store/index.js';
 
@@ -98,6 +99,24 @@ describe('RaftDriver', () => {
     expect(store.get('x')).not.toBeNull();
     const meta = await driver.snapshotNow();
     expect(meta.index).toBe(store.appliedIndex());
+  });
+
+  it('snapshot chunks that arrive together are handled one after the other (found by the fuzz test: a 500)', async () => {
+    const { driver } = await single();
+    const envelope = { type: 'snapshot' as const, clusterId: 'c', from: 'fuzzer', fromIncarnation: 'x', to: 'a', toIncarnation: '', term: 99, meta: { index: 10 ** 9, term: 99, membership: { members: [] } } };
+    const data = new Uint8Array(4 * 1024 * 1024).fill(7);
+    // The same first chunk again while the first one is being written (a leader's retry), announcing
+    // a checksum the data does not have: each must be refused for that, and for nothing else.
+    const chunk = () => driver.receiveSnapshotChunk(envelope, 0, data, true, data.length, 1);
+    const first = chunk();
+    const busy = () => (driver as unknown as { receiving: unknown }).receiving !== null;
+    for (let i = 0; i < 1000 && !busy(); i++) await new Promise((r) => setImmediate(r));
+    const outcomes = await Promise.allSettled([first, chunk(), chunk()]);
+    for (const o of outcomes) {
+      expect(o.status).toBe('rejected');
+      expect((o as PromiseRejectedResult).reason).toBeInstanceOf(SnapshotChecksumError);
+    }
+    expect(driver.pendingInstall()).toBeNull();
   });
 
   it('a storage failure is fatal: pending writes get outcome_unknown and new ones are refused', async () => {

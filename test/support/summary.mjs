@@ -16,7 +16,26 @@ const passed = report.numPassedTests ?? 0;
 // (numFailedTestSuites counts describe blocks as well as files, so it cannot be used for that.)
 const failed = (report.numFailedTests ?? 0) + countFilesFailedWithoutFailedTests(report);
 const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+// CI shows only the end of the output: name each failure there, briefly, above the totals.
+for (const line of failureLines(report)) console.log(line);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+
+function failureLines(r) {
+  const out = [];
+  for (const file of r.testResults ?? []) {
+    const name = String(file.name ?? '').replace(/^.*?\/test\//, 'test/');
+    const failedTests = (file.assertionResults ?? []).filter((a) => a.status === 'failed');
+    if (file.status === 'failed' && failedTests.length === 0) out.push(`FAILED ${name}: ${brief(file.message)}`);
+    for (const a of failedTests) out.push(`FAILED ${name} > ${a.fullName ?? a.title}: ${brief((a.failureMessages ?? [])[0])}`);
+  }
+  return out;
+}
+
+function brief(message) {
+  // eslint-disable-next-line no-control-regex
+  const plain = String(message ?? '').replace(/\u001b\[[0-9;]*m/g, '').split('\n').filter((l) => l.trim() !== '' && !/^\s+at /.test(l));
+  return plain.slice(0, 4).join(' | ').slice(0, 1200);
+}
 
 function countFilesFailedWithoutFailedTests(r) {
   return (r.testResults ?? []).filter((s) => s.status === 'failed' && !(s.assertionResults ?? []).some((a) => a.status === 'failed')).length;

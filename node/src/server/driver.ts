@@ -116,6 +116,12 @@ export class RaftDriver<R> {
   /** snapshotNow() callers: each wants a snapshot at or after the index applied when it asked. */
   private snapshotWaiters: { atLeast: number; resolve: (meta: SnapshotMeta) => void }[] = [];
   private receiving: { from: NodeId; meta: SnapshotMeta; receiver: SnapshotReceiver } | null = null;
+  /**
+   * Chunks are handled one at a time: a leader's retry (or a forged chunk) arriving while an
+   * earlier request still writes would otherwise abort the receiver under it, a 500 for a chunk
+   * that was merely superseded.
+   */
+  private chunkQueue: Promise<unknown> = Promise.resolve();
   /** A snapshot received in full and published, that the core has not asked to install yet. */
   private received: SnapshotMeta | null = null;
   /** The snapshot file being written in the background (takeSnapshot), if any. */
@@ -268,7 +274,13 @@ export class RaftDriver<R> {
   }
 
   /** A chunk of a snapshot from the leader (peer API). Steps the core when the last one arrives. */
-  async receiveSnapshotChunk(envelope: Extract<Message, { type: 'snapshot' }>, offset: number, data: Uint8Array, done: boolean, size: number, checksum: number): Promise<StepRefusal | null> {
+  receiveSnapshotChunk(envelope: Extract<Message, { type: 'snapshot' }>, offset: number, data: Uint8Array, done: boolean, size: number, checksum: number): Promise<StepRefusal | null> {
+    const handled = this.chunkQueue.then(() => this.receiveChunkNow(envelope, offset, data, done, size, checksum));
+    this.chunkQueue = handled.catch(() => undefined);
+    return handled;
+  }
+
+  private async receiveChunkNow(envelope: Extract<Message, { type: 'snapshot' }>, offset: number, data: Uint8Array, done: boolean, size: number, checksum: number): Promise<StepRefusal | null> {
     this.assertAlive();
     const s = this.core.status();
     // Identity first: never write a foreign cluster's snapshot to disk.
