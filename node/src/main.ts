@@ -154,6 +154,7 @@ export async function startNode(flags: NodeFlags, logger: winston.Logger, onFata
     logger,
     retainRevisions: flags.historyRetainRevisions,
     retainMs: flags.historyRetainMs,
+    retainBytes: flags.historyRetainBytes,
     intervalMs: 5000,
   });
   retention.start();

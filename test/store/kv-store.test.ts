@@ -191,6 +191,30 @@ describe('KvStore: rollback', () => {
 });
 
 describe('KvStore: compaction', () => {
+  it('counts the bytes of the change log, and finds the compaction point that keeps it under a bound', () => {
+    const f = new Feeder();
+    // Each record costs its value, key and content type, plus 64 for the record itself.
+    const cost = (key: string, valueBytes: number) => valueBytes + key.length + 'text/plain'.length + 64;
+    f.put('a', 'x'.repeat(1000)); // 1
+    f.put('b', 'y'.repeat(10)); // 2
+    f.put('a', 'z'.repeat(5000)); // 3
+    f.del('b'); // 4 (a tombstone: no value, content type '')
+    const tombstone = 'b'.length + 64;
+    const total = cost('a', 1000) + cost('b', 10) + cost('a', 5000) + tombstone;
+    expect(f.store.historyBytes()).toBe(total);
+    // Everything fits: compacting keeps from the oldest retained revision.
+    expect(f.store.compactionPointForBytes(total)).toBe(1);
+    // One byte less: revision 1 must go.
+    expect(f.store.compactionPointForBytes(total - 1)).toBe(2);
+    expect(f.store.compactionPointForBytes(cost('a', 5000) + tombstone)).toBe(3);
+    // Not even the newest record fits: keep the current revision alone.
+    expect(f.store.compactionPointForBytes(10)).toBe(4);
+    f.compact(3);
+    expect(f.store.historyBytes()).toBe(cost('a', 5000) + tombstone);
+    expect(f.store.compactionPointForBytes(0)).toBe(4);
+    expect(new KvStore().compactionPointForBytes(0)).toBe(0);
+  });
+
   it('drops history below the revision; reads there throw CompactedError, reads at or above stay exact', () => {
     const f = new Feeder();
     f.put('k', 'a'); // 1

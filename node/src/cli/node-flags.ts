@@ -36,6 +36,8 @@ export interface NodeFlags {
   historyRetainRevisions: number;
   /** Keep every revision younger than this instead (time policy). */
   historyRetainMs?: number;
+  /** And never more history than this many bytes, whatever the count or time policy keeps. */
+  historyRetainBytes: number;
   tunables: Partial<RaftTunables>;
 }
 
@@ -66,6 +68,7 @@ export const flagSpecs: FlagSpec[] = [
   { name: 'max-watchers', kind: 'int', help: 'watch streams served at once; more get 429 (default 1000)' },
   { name: 'history-retain-revisions', kind: 'int', help: 'keep the newest N revisions of history (default 10000)' },
   { name: 'history-retain-ms', kind: 'int', help: 'keep history younger than this many ms instead' },
+  { name: 'history-retain-bytes', kind: 'int', help: 'and never more than this many bytes of history, whatever its count or age (default 268435456)' },
   { name: 'heartbeat-interval-ms', kind: 'int', help: 'Raft tick and heartbeat interval (default 100)' },
   { name: 'election-ticks-min', kind: 'int', help: 'election timeout lower bound, in ticks (default 10)' },
   { name: 'election-ticks-max', kind: 'int', help: 'election timeout upper bound, in ticks (default 20)' },
@@ -186,9 +189,16 @@ export function parseNodeFlags(argv: string[], env: NodeJS.ProcessEnv): NodeFlag
     maxWatchers: int('max-watchers') ?? 1000,
     historyRetainRevisions: int('history-retain-revisions') ?? 10_000,
     historyRetainMs: int('history-retain-ms'),
+    historyRetainBytes: int('history-retain-bytes') ?? DEFAULT_HISTORY_RETAIN_BYTES,
     tunables,
   };
 }
+
+/**
+ * The history is held in memory and written into every snapshot; by count alone, 10,000 revisions
+ * of 1 MiB values would be 10 GB.
+ */
+export const DEFAULT_HISTORY_RETAIN_BYTES = 256 * 1024 * 1024;
 
 function certPair(certFile: string | undefined, keyFile: string | undefined, flag: string): { certFile: string; keyFile: string } | undefined {
   if (certFile === undefined && keyFile === undefined) return undefined;

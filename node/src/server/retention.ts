@@ -1,14 +1,16 @@
 // History retention: the leader proposes `compact` through Raft so that every node drops the same
 // history at the same revision (the store itself never compacts on its own: nodes must agree).
 // Policy: keep the last `retainRevisions` revisions, or, with `retainMs`, every revision younger
-// than that. Compactions are spaced out (each one copies the retained change log).
+// than that; and with `retainBytes`, never more history than that many bytes, whatever the count
+// or age (the history is held in memory and written into every snapshot: 10,000 revisions of
+// 1 MiB values would be 10 GB). Compactions are spaced out (each one copies the retained change log).
 import type { Command, CommandResult } from '../store/index.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
 
 export interface RetentionTarget {
   isLeader(): boolean;
-  readonly store: { revision(): number; compactedRevision(): number };
+  readonly store: { revision(): number; compactedRevision(): number; historyBytes(): number; compactionPointForBytes(maxBytes: number): number };
   propose(command: Command): Promise<CommandResult>;
 }
 
@@ -20,6 +22,8 @@ export interface RetentionOptions {
   retainRevisions: number;
   /** Keep every revision younger than this (time policy); overrides the count policy when set. */
   retainMs?: number;
+  /** At most this many bytes of history (byte policy), on top of the count or time policy. */
+  retainBytes?: number;
   /** How often the leader looks. */
   intervalMs: number;
 }
@@ -44,6 +48,11 @@ export class HistoryRetention {
 
   /** The revision to compact to now, or null when nothing is due. */
   due(): number | null {
+    const target = Math.max(this.countOrTimeTarget() ?? 0, this.bytesTarget() ?? 0);
+    return target > 0 ? target : null;
+  }
+
+  private countOrTimeTarget(): number | null {
     const { store } = this.o.target;
     const revision = store.revision();
     const compacted = store.compactedRevision();
@@ -63,6 +72,16 @@ export class HistoryRetention {
       if (target - compacted < Math.max(1, Math.floor(this.o.retainRevisions / 10))) return null;
     }
     return target > 0 ? target : null;
+  }
+
+  private bytesTarget(): number | null {
+    const { store } = this.o.target;
+    const limit = this.o.retainBytes;
+    if (limit === undefined || store.historyBytes() <= limit) return null;
+    // Down to nine tenths of the bound, so that steady writes compact once per tenth of it rather
+    // than at every look.
+    const target = store.compactionPointForBytes(Math.floor(limit * 0.9));
+    return target > store.compactedRevision() ? target : null;
   }
 
   async check(): Promise<void> {

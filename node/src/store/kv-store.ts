@@ -104,6 +104,16 @@ export class KvStore implements StateMachine<CommandResult>, ChangeFeed {
     return this.state.firstRetainedRevision();
   }
 
+  /** What the retained change log holds, in bytes (values, keys and a share per record). */
+  historyBytes(): number {
+    return this.state.changeLogBytes;
+  }
+
+  /** The oldest revision a compaction may keep for the change log to hold at most `maxBytes`. */
+  compactionPointForBytes(maxBytes: number): number {
+    return this.state.compactionPointForBytes(maxBytes);
+  }
+
   /**
    * The live key, or null if absent; with `atRevision`, the key as of that revision (null if it
    * did not exist then, including at the revision of its delete). Throws `InvalidKeyError`,

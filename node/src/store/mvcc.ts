@@ -9,6 +9,7 @@
 //   (array, length) keeps seeing exactly that prefix.
 // - `changes[i]` is the record of revision `changesBase + i`, for every revision in
 //   [changesBase, revision]; changesBase = max(1, compactedRevision).
+// - `changeLogBytes` is the sum of `recordBytes` over `changes` (the retention policy's byte bound).
 // - `all` holds the keys of `histories`; `live` the keys whose last record is not a tombstone.
 // - Compaction at R keeps, for each key, the newest record with modRevision <= R (unless it is a
 //   tombstone older than R) and everything after: reads at any revision >= R are exact, and the
@@ -37,6 +38,7 @@ export class MvccState {
   readonly live = new SortedKeySet();
   changes: ChangeRecord[] = [];
   changesBase = 1;
+  changeLogBytes = 0;
 
   // ---- commands -------------------------------------------------------------------------------
 
@@ -214,7 +216,15 @@ export class MvccState {
       h.push(rec);
     }
     this.changes.push(rec);
+    this.changeLogBytes += recordBytes(rec);
     this.revision = rec.modRevision;
+  }
+
+  /** Installs a change log read back from a snapshot (`changes[i]` is revision `base + i`). */
+  setChangeLog(changes: ChangeRecord[], base: number): void {
+    this.changes = changes;
+    this.changesBase = base;
+    this.changeLogBytes = changes.reduce((sum, rec) => sum + recordBytes(rec), 0);
   }
 
   private compact(cmd: CompactCommand): CommandResult {
@@ -262,6 +272,7 @@ export class MvccState {
         this.histories.set(key, h.slice(keepFrom));
       }
     }
+    for (let i = 0; i < end; i++) this.changeLogBytes -= recordBytes(this.changes[i] as ChangeRecord);
     this.changes = this.changes.slice(r - this.changesBase);
     this.changesBase = r;
     this.compactedRevision = r;
@@ -366,6 +377,21 @@ export class MvccState {
     return this.changesBase;
   }
 
+  /**
+   * The oldest revision R at which a compaction leaves the change log holding at most `maxBytes`
+   * (the records of R and after); the current revision when even its own record is larger.
+   * Walks from the oldest record, so the cost is the number of records that would be dropped.
+   */
+  compactionPointForBytes(maxBytes: number): number {
+    let bytes = this.changeLogBytes;
+    let r = this.changesBase;
+    while (bytes > maxBytes && r < this.revision) {
+      bytes -= recordBytes(this.changeAt(r));
+      r++;
+    }
+    return Math.min(r, this.revision);
+  }
+
   /** The change of revision `r`, for r in [firstRetainedRevision(), revision]. */
   changeAt(r: number): ChangeRecord {
     const rec = this.changes[r - this.changesBase];
@@ -373,6 +399,15 @@ export class MvccState {
     return rec;
   }
 }
+
+/**
+ * What a record costs the change log, roughly as it is held in memory and written to snapshots:
+ * its value, its key and content type, and a fixed share for the record itself.
+ */
+export function recordBytes(rec: ChangeRecord): number {
+  return rec.value.byteLength + rec.key.length + rec.contentType.length + RECORD_OVERHEAD_BYTES;
+}
+const RECORD_OVERHEAD_BYTES = 64;
 
 /** Index of the first record with modRevision > r. */
 function upperBoundByRevision(h: ChangeRecord[], r: number): number {

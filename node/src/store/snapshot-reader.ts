@@ -302,8 +302,7 @@ class ImageBuilder {
       if (changes[i] !== undefined) throw corrupt(`two records claim revision ${rec.modRevision}`);
       changes[i] = rec;
     }
-    this.state.changes = changes;
-    this.state.changesBase = this.base;
+    this.state.setChangeLog(changes, this.base);
     return this.state;
   }
 }

@@ -1,0 +1,48 @@
+// The history's byte bound on a real node: with `--history-retain-bytes`, the leader compacts the
+// history through Raft long before the count policy (10,000 revisions) would, and keeps it under
+// the bound while the newest versions stay readable.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProcessCluster, putRetrying, waitFor, type ProcNode } from '../support/process-cluster.js';
+
+const BOUND = 64 * 1024;
+const VALUE = 'v'.repeat(1024);
+const PUTS = 300;
+
+let cluster: ProcessCluster;
+let node: ProcNode;
+
+beforeAll(async () => {
+  cluster = new ProcessCluster();
+  [node] = (await cluster.define(['h'])) as [ProcNode];
+  cluster.start('h', ['--bootstrap', '--history-retain-bytes', String(BOUND)]);
+  await cluster.leader(15_000);
+});
+
+afterAll(async () => {
+  await cluster.destroy();
+});
+
+async function history(key: string): Promise<{ modRevision: number }[]> {
+  const r = await fetch(`${node.client}/v1/history/${key}?consistency=serializable`, { signal: AbortSignal.timeout(5000) });
+  expect(r.status).toBe(200);
+  return ((await r.json()) as { items: { modRevision: number }[] }).items;
+}
+
+describe('--history-retain-bytes on a real node', () => {
+  it('compacts the history down to the byte bound, keeping the newest versions', async () => {
+    for (let i = 0; i < PUTS; i++) expect((await putRetrying(node.client, 'h/k', `${i} ${VALUE}`)).status).toBe(i === 0 ? 201 : 200);
+    // Each version costs about 1.1 KB: about 58 fit under 64 KiB. The leader looks every 5 s.
+    const kept = await waitFor('the history to be compacted to the byte bound', async () => {
+      const items = await history('h/k');
+      return items.length < 60 ? items : null;
+    }, 20_000, 200);
+    expect(kept.length).toBeGreaterThan(40);
+    expect(kept[0]!.modRevision).toBe(PUTS);
+    // The oldest versions are gone for reads too, with the oldest readable revision in the answer.
+    const old = await fetch(`${node.client}/v1/kv/h/k?revision=1&consistency=serializable`, { signal: AbortSignal.timeout(5000) });
+    expect(old.status).toBe(410);
+    expect(((await old.json()) as { error: { code: string } }).error.code).toBe('compacted');
+    const newest = await fetch(`${node.client}/v1/kv/h/k`, { signal: AbortSignal.timeout(5000) });
+    expect(await newest.text()).toBe(`${PUTS - 1} ${VALUE}`);
+  }, 60_000);
+});
