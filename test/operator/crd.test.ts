@@ -83,7 +83,7 @@ describe('the CRD', () => {
   it('lists exactly the spec fields of the TypeScript type', () => {
     // The compiler checks this (SchemaOf<ConfluxClusterSpec>); this states it for a reader.
     const fields: (keyof ConfluxClusterSpec)[] = [
-      'replicas', 'image', 'imagePullPolicy', 'storage', 'resources', 'auth', 'raft', 'logLevel', 'maxValueBytes', 'podTemplate', 'backup', 'restore',
+      'replicas', 'image', 'imagePullPolicy', 'storage', 'resources', 'auth', 'raft', 'logLevel', 'maxValueBytes', 'history', 'podTemplate', 'backup', 'restore',
     ];
     expect(Object.keys(specProps()).sort()).toEqual(fields.sort());
   });
@@ -125,6 +125,12 @@ describe('resolveSpec and validateSpec', () => {
       'spec.storage.size "lots" is not a quantity',
       'spec.raft.electionTicksMax must be above spec.raft.electionTicksMin',
     ]);
+    expect(validateSpec(resolveSpec({ image: 'x', history: { retainRevisions: 0, retainMs: 1.5, retainBytes: 100 } }))).toEqual([
+      'spec.history.retainRevisions must be an integer from 1 to 1000000000',
+      'spec.history.retainMs must be an integer from 1 to 31536000000',
+      'spec.history.retainBytes must be an integer from 1024 to 1099511627776',
+    ]);
+    expect(validateSpec(resolveSpec({ image: 'x', history: { retainBytes: 1024 } }))).toEqual([]);
   });
 });
 

@@ -145,6 +145,7 @@ describe('StatefulSet', () => {
       raft: { heartbeatIntervalMs: 50, electionTicksMin: 12, electionTicksMax: 24, snapshotEntries: 5000, leaseReads: true },
       logLevel: 'debug',
       maxValueBytes: 2048,
+      history: { retainRevisions: 500, retainMs: 60_000, retainBytes: 8 * 1024 * 1024 },
       auth: { secretName: 'mine', clientTokensKey: 'clients' },
     });
     const expanded = nodeArgs(c, { clusterDomain: 'k8s.test', listenOnPodIP: true }).map((a) => a.replace(/\$\(POD_NAME\)/g, 'demo-1').replace(/\$\(POD_IP\)/g, '10.1.2.3'));
@@ -161,6 +162,9 @@ describe('StatefulSet', () => {
       authTokenFile: '/etc/conflux/auth/clients',
       logLevel: 'debug',
       maxValueBytes: 2048,
+      historyRetainRevisions: 500,
+      historyRetainMs: 60_000,
+      historyRetainBytes: 8 * 1024 * 1024,
       tunables: { heartbeatIntervalMs: 50, electionTicksMin: 12, electionTicksMax: 24, snapshotEntries: 5000, leaseReads: true },
     });
     const s = buildStatefulSet(c, 1).spec!.template.spec!;

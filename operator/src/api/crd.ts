@@ -19,6 +19,7 @@ import {
   LOG_LEVEL_DEFAULT,
   LOG_LEVELS,
   MAX_VALUE_BYTES,
+  HISTORY_RETENTION,
   MEMBER_ROLES,
   NAME,
   PHASES,
@@ -37,6 +38,7 @@ import {
   type BackupSpec,
   type BackupStatus,
   type ConfluxClusterSpec,
+  type HistorySpec,
   type ConfluxClusterStatus,
   type MemberStatus,
   type PodTemplateOverrides,
@@ -142,6 +144,10 @@ const authSchema: SchemaOf<AuthSpec> = {
   clientTokensKey: str('Key of the Secret holding client tokens, one "TOKEN read|readwrite PREFIX" per line.', { minLength: 1, maxLength: 253 }),
 };
 
+const historySchema: SchemaOf<HistorySpec> = Object.fromEntries(
+  Object.entries(HISTORY_RETENTION).map(([k, t]) => [k, int(t.description, { minimum: t.minimum, maximum: t.maximum })]),
+) as SchemaOf<HistorySpec>;
+
 const raftSchema: SchemaOf<RaftSpec> = {
   ...(Object.fromEntries(
     Object.entries(RAFT_INT_TUNABLES).map(([k, t]) => [k, int(t.description, { minimum: t.minimum, maximum: t.maximum })]),
@@ -232,6 +238,11 @@ const specSchema: SchemaOf<ConfluxClusterSpec> = {
   },
   logLevel: str('Log level of the nodes.', { enum: LOG_LEVELS, default: LOG_LEVEL_DEFAULT }),
   maxValueBytes: int('Largest value a node accepts, in bytes (node default 1 MiB).', MAX_VALUE_BYTES),
+  history: {
+    type: 'object',
+    description: 'History kept for reads at old revisions, rollbacks and watches: by count or age, and never beyond retainBytes.',
+    properties: historySchema,
+  },
   podTemplate: { type: 'object', description: 'Overrides merged into the pods the operator builds.', properties: podTemplateSchema },
   backup: {
     type: 'object',

@@ -68,6 +68,19 @@ export const RAFT_INT_TUNABLES = {
   maxBytesPerAppend: { flag: 'max-bytes-per-append', minimum: 1024, maximum: 1024 * 1024 * 1024, description: 'Bytes per AppendEntries (node default 4 MiB).' },
 } as const;
 export type RaftIntTunable = keyof typeof RAFT_INT_TUNABLES;
+
+/** History retention: the spec field under `spec.history`, its `conflux-node` flag and bounds. */
+export const HISTORY_RETENTION = {
+  retainRevisions: { flag: 'history-retain-revisions', minimum: 1, maximum: 1_000_000_000, description: 'Keep the newest N revisions of history (node default 10000).' },
+  retainMs: { flag: 'history-retain-ms', minimum: 1, maximum: 365 * 24 * 3600 * 1000, description: 'Keep history younger than this many ms instead of a count.' },
+  retainBytes: {
+    flag: 'history-retain-bytes',
+    minimum: 1024,
+    maximum: 1024 * 1024 * 1024 * 1024,
+    description: 'And never more than this many bytes of history, held in memory and in every snapshot (node default 256 MiB).',
+  },
+} as const;
+export type HistoryRetentionField = keyof typeof HISTORY_RETENTION;
 /** The node's own election defaults, for the rule electionTicksMax > electionTicksMin when one is absent. */
 export const ELECTION_TICKS_NODE_DEFAULT = { min: 10, max: 20 } as const;
 
@@ -108,6 +121,9 @@ export interface AuthSpec {
   /** Key of the Secret holding client tokens (`TOKEN read|readwrite PREFIX` lines). */
   clientTokensKey?: string;
 }
+
+/** How much history (old versions, for `?revision=`, rollbacks and watches) the nodes keep. */
+export type HistorySpec = { [K in HistoryRetentionField]?: number };
 
 export type RaftSpec = { [K in RaftIntTunable]?: number } & {
   /** Linearizable reads under a leader lease (assumes bounded clock drift). */
@@ -170,6 +186,7 @@ export interface ConfluxClusterSpec {
   logLevel?: LogLevel;
   /** Largest value a node accepts (`--max-value-bytes`). */
   maxValueBytes?: number;
+  history?: HistorySpec;
   podTemplate?: PodTemplateOverrides;
   backup?: BackupSpec;
   restore?: RestoreSpec;
@@ -333,6 +350,12 @@ export function validateSpec(spec: ResolvedSpec): string[] {
   if (spec.image === '') problems.push('spec.image is required');
   if (spec.maxValueBytes !== undefined && (spec.maxValueBytes < MAX_VALUE_BYTES.minimum || spec.maxValueBytes > MAX_VALUE_BYTES.maximum)) {
     problems.push(`spec.maxValueBytes must be from ${MAX_VALUE_BYTES.minimum} to ${MAX_VALUE_BYTES.maximum}`);
+  }
+  for (const [field, bounds] of Object.entries(HISTORY_RETENTION) as [HistoryRetentionField, (typeof HISTORY_RETENTION)[HistoryRetentionField]][]) {
+    const value = spec.history?.[field];
+    if (value !== undefined && (!Number.isInteger(value) || value < bounds.minimum || value > bounds.maximum)) {
+      problems.push(`spec.history.${field} must be an integer from ${bounds.minimum} to ${bounds.maximum}`);
+    }
   }
   if (!new RegExp(QUANTITY_PATTERN).test(spec.storage.size)) problems.push(`spec.storage.size ${JSON.stringify(spec.storage.size)} is not a quantity`);
   const { electionTicksMin: min, electionTicksMax: max } = spec.raft;

@@ -4,7 +4,7 @@
 // OrderedReady would wait on it forever (and, after a full outage, no pod is ready until a
 // majority runs). OnDelete updates, because the operator restarts pods one at a time, leader last.
 import type { V1Container, V1EnvVar, V1PodSpec, V1StatefulSet } from '@kubernetes/client-node';
-import { RAFT_INT_TUNABLES, resolveSpec, TERMINATION_GRACE_SECONDS_DEFAULT, type ConfluxCluster, type RaftIntTunable } from '../api/types.js';
+import { HISTORY_RETENTION, RAFT_INT_TUNABLES, resolveSpec, type HistoryRetentionField, TERMINATION_GRACE_SECONDS_DEFAULT, type ConfluxCluster, type RaftIntTunable } from '../api/types.js';
 import {
   AUTH_VOLUME,
   contentHash,
@@ -54,6 +54,10 @@ export function nodeArgs(cluster: ConfluxCluster, o: StatefulSetOptions): string
   if (spec.auth.clientTokensKey !== undefined) args.push(`--auth-token-file=${PATHS.auth}/${spec.auth.clientTokensKey}`);
   args.push(`--log-level=${spec.logLevel}`, '--log-format=json');
   if (spec.maxValueBytes !== undefined) args.push(`--max-value-bytes=${spec.maxValueBytes}`);
+  for (const key of Object.keys(HISTORY_RETENTION) as HistoryRetentionField[]) {
+    const value = spec.history?.[key];
+    if (value !== undefined) args.push(`--${HISTORY_RETENTION[key].flag}=${value}`);
+  }
   for (const key of Object.keys(RAFT_INT_TUNABLES) as RaftIntTunable[]) {
     const value = spec.raft[key];
     if (value !== undefined) args.push(`--${RAFT_INT_TUNABLES[key].flag}=${value}`);
