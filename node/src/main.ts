@@ -104,7 +104,7 @@ function tlsFrom(flags: NodeFlags, logger: Logger) {
 }
 
 export async function startNode(flags: NodeFlags, logger: winston.Logger, onFatal: (err: Error) => void): Promise<RunningNode> {
-  const metrics = new NodeMetrics({ processMetrics: true, dataDir: flags.dataDir });
+  const metrics = new NodeMetrics({ processMetrics: true, dataDir: flags.dataDir, quotaBytes: flags.quotaBytes });
   const { authorize, peerToken } = authFrom(flags, logger);
   const tls = tlsFrom(flags, logger);
   const runtime = await openRuntime({
@@ -122,6 +122,7 @@ export async function startNode(flags: NodeFlags, logger: winston.Logger, onFata
     ...(tls.peer ? { peerTls: tls.peer } : {}),
     ...(tls.ca ? { peerCa: tls.ca } : {}),
     onFatal,
+    quotaBytes: flags.quotaBytes,
   });
   metrics.bindSource(runtime.node);
   const client = createClientServerApp({

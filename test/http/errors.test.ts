@@ -12,6 +12,7 @@ import {
   NotLeaderError,
   NotReadyError,
   OutcomeUnknownError,
+  QuotaExceededError,
   OverloadedError,
   ProposalDroppedError,
   UnknownMemberError,
@@ -40,6 +41,7 @@ describe('toHttpError: the one mapping', () => {
     [new OverloadedError(), 503, 'overloaded', true],
     [new ProposalDroppedError(), 503, 'leader_changed', true],
     [new OutcomeUnknownError(), 504, 'outcome_unknown', false],
+    [new QuotaExceededError(1000, 900, 200), 507, 'quota_exceeded', false],
     [new ChangeInProgressError(), 409, 'change_in_progress', false],
     [new NotCaughtUpError('behind', 42), 409, 'not_caught_up', false],
     [new ConflictError('has state'), 409, 'conflict', false],
@@ -68,6 +70,7 @@ describe('toHttpError: the one mapping', () => {
     expect(toHttpError(new InvalidKeyError('too_long', 'long')).body.error.reason).toBe('too_long');
     expect(toHttpError(new NoLeaderError(3)).headers['Retry-After']).toBe('3');
     expect(toHttpError(new UnauthorizedError()).headers['WWW-Authenticate']).toMatch(/^Bearer/);
+    expect(toHttpError(new QuotaExceededError(1000, 900, 200)).body.error).toMatchObject({ quotaBytes: 1000, liveBytes: 900 });
   });
 
   it('unknown and internal errors become a generic 500 that leaks nothing', () => {
@@ -162,6 +165,7 @@ describe('over HTTP', () => {
 
   it.each([
     [new OutcomeUnknownError(), 504, 'outcome_unknown', null],
+    [new QuotaExceededError(1000, 900, 200), 507, 'quota_exceeded', null],
     [new ProposalDroppedError(), 503, 'leader_changed', '1'],
     [new OverloadedError(), 503, 'overloaded', '1'],
     [new NoLeaderError(2), 503, 'no_leader', '2'],

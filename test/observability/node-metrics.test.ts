@@ -20,7 +20,7 @@ function source(leader: boolean, members: Pick<Member, 'id' | 'role' | 'healthy'
       leaderId: leader ? 'n1' : 'n2',
       members: members.map((m) => ({ ...m, incarnation: 'i', peerURL: 'http://x:1', clientURL: 'http://x:2', matchIndex: 10 - m.lag })),
     }),
-    store: { revision: () => 5, keyCount: () => 2 },
+    store: { revision: () => 5, keyCount: () => 2, liveBytes: () => 1500, historyBytes: () => 4200 },
     watches: { activeCount: () => 0 },
   };
 }
@@ -109,5 +109,16 @@ describe('node metrics for alerts and the dashboard', () => {
     const gone = (await new NodeMetrics({ processMetrics: false, dataDir: join(dir, 'missing') }).render()).body;
     expect(gone).toContain('# TYPE conflux_disk_available_bytes gauge');
     expect(gone).not.toMatch(/^conflux_disk_(available|capacity)_bytes/m);
+  });
+
+  it('reports the live data, the history and the quota they are bounded by (quota only when set)', async () => {
+    const m = new NodeMetrics({ processMetrics: false, quotaBytes: 2048 });
+    m.bindSource(source(true, []));
+    const text = (await m.render()).body;
+    expect(sample(text, 'conflux_store_live_bytes')).toBe(1500);
+    expect(sample(text, 'conflux_store_history_bytes')).toBe(4200);
+    expect(sample(text, 'conflux_store_quota_bytes')).toBe(2048);
+    const none = (await new NodeMetrics({ processMetrics: false }).render()).body;
+    expect(none).not.toContain('conflux_store_quota_bytes');
   });
 });

@@ -34,7 +34,7 @@ const alertRules = (): Rule[] => (loadYaml(readFileSync(ALERTS_PATH, 'utf8')) as
 describe('alert rules', () => {
   it('pass promtool check rules', () => {
     const r = promtool(['check', 'rules', ALERTS_PATH]);
-    expect(r.out).toContain('SUCCESS: 8 rules found');
+    expect(r.out).toContain('SUCCESS: 9 rules found');
     expect(r.status).toBe(0);
   });
 
@@ -47,6 +47,7 @@ describe('alert rules', () => {
       'ConfluxFollowerLagGrowing',
       'ConfluxFsyncLatencyHigh',
       'ConfluxDiskNearlyFull',
+      'ConfluxStoreNearQuota',
       'ConfluxSnapshotFailures',
       'ConfluxOperatorReconcileErrors',
     ]);

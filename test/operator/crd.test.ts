@@ -83,7 +83,7 @@ describe('the CRD', () => {
   it('lists exactly the spec fields of the TypeScript type', () => {
     // The compiler checks this (SchemaOf<ConfluxClusterSpec>); this states it for a reader.
     const fields: (keyof ConfluxClusterSpec)[] = [
-      'replicas', 'image', 'imagePullPolicy', 'storage', 'resources', 'auth', 'raft', 'logLevel', 'maxValueBytes', 'history', 'podTemplate', 'backup', 'restore',
+      'replicas', 'image', 'imagePullPolicy', 'storage', 'resources', 'auth', 'raft', 'logLevel', 'maxValueBytes', 'quotaBytes', 'history', 'podTemplate', 'backup', 'restore',
     ];
     expect(Object.keys(specProps()).sort()).toEqual(fields.sort());
   });
@@ -131,6 +131,7 @@ describe('resolveSpec and validateSpec', () => {
       'spec.history.retainBytes must be an integer from 1024 to 1099511627776',
     ]);
     expect(validateSpec(resolveSpec({ image: 'x', history: { retainBytes: 1024 } }))).toEqual([]);
+    expect(validateSpec(resolveSpec({ image: 'x', quotaBytes: 1000 }))).toEqual(['spec.quotaBytes must be an integer from 1048576 to 1099511627776']);
   });
 });
 

@@ -145,6 +145,7 @@ describe('StatefulSet', () => {
       raft: { heartbeatIntervalMs: 50, electionTicksMin: 12, electionTicksMax: 24, snapshotEntries: 5000, leaseReads: true },
       logLevel: 'debug',
       maxValueBytes: 2048,
+      quotaBytes: 64 * 1024 * 1024,
       history: { retainRevisions: 500, retainMs: 60_000, retainBytes: 8 * 1024 * 1024 },
       auth: { secretName: 'mine', clientTokensKey: 'clients' },
     });
@@ -165,6 +166,7 @@ describe('StatefulSet', () => {
       historyRetainRevisions: 500,
       historyRetainMs: 60_000,
       historyRetainBytes: 8 * 1024 * 1024,
+      quotaBytes: 64 * 1024 * 1024,
       tunables: { heartbeatIntervalMs: 50, electionTicksMin: 12, electionTicksMax: 24, snapshotEntries: 5000, leaseReads: true },
     });
     const s = buildStatefulSet(c, 1).spec!.template.spec!;

@@ -21,7 +21,7 @@ afterEach(async () => {
   runtimes = [];
 });
 
-async function startStatic(n: number, tunables: Partial<RuntimeOptions['tunables']> = {}) {
+async function startStatic(n: number, tunables: Partial<RuntimeOptions['tunables']> = {}, extra: Partial<RuntimeOptions> = {}) {
   const ports = await freePorts(n);
   const members = ports.map((p, i) => ({ id: `n${i + 1}`, peerURL: `http://127.0.0.1:${p}` }));
   const opts = members.map((m, i) => {
@@ -36,6 +36,7 @@ async function startStatic(n: number, tunables: Partial<RuntimeOptions['tunables
       mode: { kind: 'initial-cluster' as const, members },
       tunables: { ...fast, ...tunables },
       logger: silentLogger,
+      ...extra,
     } satisfies RuntimeOptions;
   });
   const rts = await Promise.all(opts.map((o) => openRuntime(o)));
@@ -89,6 +90,27 @@ describe('real nodes in one process', () => {
     await leader.node.propose({ type: 'put', key: 'x', value: enc('1'), contentType: 'text/plain' });
     await leader.node.readBarrier();
     expect(dec(leader.node.store.get('x')?.value)).toBe('1');
+  });
+
+  it('the leader refuses writes that would grow the live data past the quota, before proposing them', async () => {
+    // Each 500-byte value on a 2-byte key costs 500 + 2 + 10 + 64 = 576 bytes: three fit in 2,000.
+    const { rts } = await startStatic(3, {}, { quotaBytes: 2000 });
+    const leader = await waitFor('a leader', () => leaderOf(rts));
+    const put = (key: string, n: number) => leader.node.propose({ type: 'put', key, value: new Uint8Array(n), contentType: 'text/plain' });
+    for (const key of ['k1', 'k2', 'k3']) expect(await put(key, 500)).toMatchObject({ ok: true });
+    const lastIndex = leader.node.status().lastLogIndex;
+    await expect(put('k4', 500)).rejects.toMatchObject({ code: 'quota_exceeded', quotaBytes: 2000, liveBytes: 3 * 576 });
+    // Growing a value refused too; nothing of either reached the log.
+    await expect(put('k1', 800)).rejects.toMatchObject({ code: 'quota_exceeded' });
+    expect(leader.node.status().lastLogIndex).toBe(lastIndex);
+    // Shrinking, deleting, and writing again once there is room all pass.
+    expect(await put('k1', 100)).toMatchObject({ ok: true });
+    expect(await leader.node.propose({ type: 'delete', key: 'k2' })).toMatchObject({ ok: true });
+    expect(await put('k4', 500)).toMatchObject({ ok: true });
+    // A follower does not judge: it names the leader (the HTTP layer forwards the write there).
+    const follower = rts.find((r) => r !== leader)!;
+    await waitFor('follower knows leader', () => follower.node.status().leaderId === leader.node.id);
+    await expect(follower.node.propose({ type: 'put', key: 'k9', value: new Uint8Array(5000), contentType: 'text/plain' })).rejects.toMatchObject({ code: 'not_leader' });
   });
 
   it('restarts from disk with every acknowledged write, ignoring the bootstrap flags', async () => {

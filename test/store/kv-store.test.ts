@@ -215,6 +215,38 @@ describe('KvStore: compaction', () => {
     expect(new KvStore().compactionPointForBytes(0)).toBe(0);
   });
 
+  it('counts the bytes of the live keys, and what a command would add to them', () => {
+    const f = new Feeder();
+    const cost = (key: string, valueBytes: number) => valueBytes + key.length + 'text/plain'.length + 64;
+    const put = (key: string, n: number) => ({ type: 'put' as const, key, value: new Uint8Array(n), contentType: 'text/plain' });
+    expect(f.store.liveGrowthOf(put('a', 100))).toBe(cost('a', 100));
+    f.put('a', 'x'.repeat(100)); // 1
+    f.put('b', 'y'.repeat(10)); // 2
+    expect(f.store.liveBytes()).toBe(cost('a', 100) + cost('b', 10));
+    // Replacing a value counts the difference; a smaller one shrinks the live data.
+    expect(f.store.liveGrowthOf(put('a', 300))).toBe(200);
+    expect(f.store.liveGrowthOf(put('a', 40))).toBe(-60);
+    f.put('a', 'z'.repeat(300)); // 3
+    expect(f.store.liveBytes()).toBe(cost('a', 300) + cost('b', 10));
+    expect(f.store.liveGrowthOf({ type: 'delete', key: 'b' })).toBe(-cost('b', 10));
+    expect(f.store.liveGrowthOf({ type: 'delete', key: 'nothing' })).toBe(0);
+    f.del('b'); // 4
+    expect(f.store.liveBytes()).toBe(cost('a', 300));
+    // A rollback brings the old value back: growth by what it held then.
+    expect(f.store.liveGrowthOf({ type: 'rollback', key: 'a', toRevision: 1 })).toBe(-200);
+    expect(f.store.liveGrowthOf({ type: 'rollback', key: 'b', toRevision: 2 })).toBe(cost('b', 10));
+    // Rollbacks that would fail add nothing.
+    expect(f.store.liveGrowthOf({ type: 'rollback', key: 'b', toRevision: 4 })).toBe(0);
+    expect(f.store.liveGrowthOf({ type: 'rollback', key: 'a', toRevision: 99 })).toBe(0);
+    f.rollback('b', 2); // 5
+    expect(f.store.liveBytes()).toBe(cost('a', 300) + cost('b', 10));
+    // Compaction drops history, never live data.
+    f.compact(5);
+    expect(f.store.liveBytes()).toBe(cost('a', 300) + cost('b', 10));
+    expect(f.store.liveGrowthOf({ type: 'rollback', key: 'a', toRevision: 1 })).toBe(0);
+    expect(f.store.liveGrowthOf({ type: 'compact', revision: 5 })).toBe(0);
+  });
+
   it('drops history below the revision; reads there throw CompactedError, reads at or above stay exact', () => {
     const f = new Feeder();
     f.put('k', 'a'); // 1

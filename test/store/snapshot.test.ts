@@ -37,6 +37,7 @@ function observe(s: KvStore): unknown {
     firstRetained: s.firstRetainedRevision(),
     // Kept up as records come and go; recounted from scratch on restore: the two must agree.
     historyBytes: s.historyBytes(),
+    liveBytes: s.liveBytes(),
   };
 }
 

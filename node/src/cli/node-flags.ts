@@ -38,6 +38,8 @@ export interface NodeFlags {
   historyRetainMs?: number;
   /** And never more history than this many bytes, whatever the count or time policy keeps. */
   historyRetainBytes: number;
+  /** Writes that would grow the live keys and values past this many bytes are refused (507). */
+  quotaBytes: number;
   tunables: Partial<RaftTunables>;
 }
 
@@ -68,6 +70,7 @@ export const flagSpecs: FlagSpec[] = [
   { name: 'max-watchers', kind: 'int', help: 'watch streams served at once; more get 429 (default 1000)' },
   { name: 'history-retain-revisions', kind: 'int', help: 'keep the newest N revisions of history (default 10000)' },
   { name: 'history-retain-ms', kind: 'int', help: 'keep history younger than this many ms instead' },
+  { name: 'quota-bytes', kind: 'int', help: 'refuse writes (507 quota_exceeded) that would grow the live keys and values past this many bytes (default 2147483648)' },
   { name: 'history-retain-bytes', kind: 'int', help: 'and never more than this many bytes of history, whatever its count or age (default 268435456)' },
   { name: 'heartbeat-interval-ms', kind: 'int', help: 'Raft tick and heartbeat interval (default 100)' },
   { name: 'election-ticks-min', kind: 'int', help: 'election timeout lower bound, in ticks (default 10)' },
@@ -190,6 +193,7 @@ export function parseNodeFlags(argv: string[], env: NodeJS.ProcessEnv): NodeFlag
     historyRetainRevisions: int('history-retain-revisions') ?? 10_000,
     historyRetainMs: int('history-retain-ms'),
     historyRetainBytes: int('history-retain-bytes') ?? DEFAULT_HISTORY_RETAIN_BYTES,
+    quotaBytes: int('quota-bytes') ?? DEFAULT_QUOTA_BYTES,
     tunables,
   };
 }
@@ -199,6 +203,12 @@ export function parseNodeFlags(argv: string[], env: NodeJS.ProcessEnv): NodeFlag
  * of 1 MiB values would be 10 GB.
  */
 export const DEFAULT_HISTORY_RETAIN_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The store lives in memory, on every node: without a bound, enough writes of new keys would
+ * exhaust every node's memory at once. 2 GiB is etcd's default backend quota.
+ */
+export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
 
 function certPair(certFile: string | undefined, keyFile: string | undefined, flag: string): { certFile: string; keyFile: string } | undefined {
   if (certFile === undefined && keyFile === undefined) return undefined;

@@ -49,6 +49,24 @@ export class OverloadedError extends ConfluxError {
 }
 
 /**
+ * The write would grow the live data past the node's quota (`--quota-bytes`). Nothing was
+ * proposed; deletes, and writes that shrink a value, still pass (507).
+ */
+export class QuotaExceededError extends ConfluxError {
+  readonly code = 'quota_exceeded';
+  constructor(
+    readonly quotaBytes: number,
+    readonly liveBytes: number,
+    readonly growthBytes: number,
+  ) {
+    super(`the store holds ${liveBytes} bytes of live data; this write would add ${growthBytes} more, past the quota of ${quotaBytes}: delete keys, or raise --quota-bytes`);
+  }
+  override details() {
+    return { quotaBytes: this.quotaBytes, liveBytes: this.liveBytes };
+  }
+}
+
+/**
  * A proposal was made (or forwarded) but its fate is unknown: the leader changed or a deadline
  * passed before the entry was known committed or lost. It may still be applied (504).
  */

@@ -19,7 +19,7 @@ export interface MetricsSource {
   status(): NodeStatus;
   members(): MembersView;
   isLeader(): boolean;
-  readonly store: { revision(): number; keyCount(): number };
+  readonly store: { revision(): number; keyCount(): number; liveBytes(): number; historyBytes(): number };
   readonly watches: { activeCount(): number };
 }
 
@@ -31,6 +31,8 @@ export interface NodeMetricsOptions {
    * scrape time (statfs), so that an alert fires before a full disk stops the log's fsyncs.
    */
   dataDir?: string;
+  /** The node's `--quota-bytes`, exported next to the live data so that an alert can compare them. */
+  quotaBytes?: number;
 }
 
 const LATENCY_BUCKETS_SECONDS = [
@@ -64,6 +66,8 @@ export class NodeMetrics {
   private readonly watchers: Gauge;
   private readonly keys: Gauge;
   private readonly storeRevision: Gauge;
+  private readonly storeLiveBytes: Gauge;
+  private readonly storeHistoryBytes: Gauge;
 
   constructor(options: NodeMetricsOptions = {}) {
     const registers = [this.registry];
@@ -210,6 +214,24 @@ export class NodeMetrics {
         if (self.source !== null) this.set(self.source.store.revision());
       },
     });
+    this.storeLiveBytes = new Gauge({
+      name: 'conflux_store_live_bytes',
+      help: 'Bytes held by the live keys and values (what --quota-bytes bounds).',
+      registers,
+      collect() {
+        if (self.source !== null) this.set(self.source.store.liveBytes());
+      },
+    });
+    this.storeHistoryBytes = new Gauge({
+      name: 'conflux_store_history_bytes',
+      help: 'Bytes held by the retained history (what --history-retain-bytes bounds).',
+      registers,
+      collect() {
+        if (self.source !== null) this.set(self.source.store.historyBytes());
+      },
+    });
+    // Only with a quota: a 0 would read as "over quota" to the alert that divides by it.
+    if (options.quotaBytes !== undefined) new Gauge({ name: 'conflux_store_quota_bytes', help: 'The live-data quota (--quota-bytes).', registers }).set(options.quotaBytes);
     // Zero series for every known label value, so that rate() works from the first scrape.
     for (const result of ['committed', 'refused', 'dropped', 'timeout'] as const) this.proposals.inc({ result }, 0);
     for (const kind of ['taken', 'sent', 'installed'] as const) this.snapshots.inc({ kind }, 0);

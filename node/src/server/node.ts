@@ -18,6 +18,7 @@ import {
   NotCaughtUpError,
   NotLeaderError,
   NotReadyError,
+  QuotaExceededError,
   UnknownMemberError,
 } from './errors.js';
 import type { ConfluxNodeApi, MembersView, NewMember, NodeStatus, ProposeOptions } from './node-api.js';
@@ -38,6 +39,12 @@ export interface ConfluxNodeOptions {
   proposalTimeoutMs?: number;
   /** How long an admin change waits to be applied. */
   adminTimeoutMs?: number;
+  /**
+   * Writes that would grow the live data past this many bytes are refused before they are
+   * proposed (checked by the leader, which proposes every write; never at apply, so that nodes
+   * configured with different quotas still apply the same log alike).
+   */
+  quotaBytes?: number;
 }
 
 export class ConfluxNode implements ConfluxNodeApi {
@@ -121,6 +128,13 @@ export class ConfluxNode implements ConfluxNodeApi {
   }
 
   async propose(command: Command, options: ProposeOptions = {}): Promise<CommandResult> {
+    const quota = this.o.quotaBytes;
+    // On the leader only: a follower's copy may lag, and the driver sends followers' writes there.
+    if (quota !== undefined && this.isLeader()) {
+      const growth = this.store.liveGrowthOf(command);
+      const live = this.store.liveBytes();
+      if (growth > 0 && live + growth > quota) throw new QuotaExceededError(quota, live, growth);
+    }
     return this.o.driver.propose(encodeCommand(command), options.timeoutMs ?? this.proposalTimeoutMs);
   }
 

@@ -72,6 +72,8 @@ export interface RuntimeOptions {
   /** CA bundle trusted when connecting to peers over HTTPS (default: the system's). */
   peerCa?: Buffer;
   onFatal?: (err: FatalError) => void;
+  /** Live data bound: writes that would grow past it are refused (ConfluxNodeOptions.quotaBytes). */
+  quotaBytes?: number;
 }
 
 export interface NodeRuntime {
@@ -203,6 +205,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<NodeRuntime> {
       self: { id: o.id, incarnation: dir.incarnation, peerURL: o.advertisePeer, clientURL: o.advertiseClient },
       newClusterId: () => randomBytes(8).toString('hex'),
       saveClusterId: (id) => dir.adoptClusterId(id),
+      ...(o.quotaBytes !== undefined ? { quotaBytes: o.quotaBytes } : {}),
     });
     const peerListener = createPeerRequestListener({
       handler: driver,

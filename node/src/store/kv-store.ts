@@ -3,7 +3,7 @@
 import type { Entry, SnapshotMeta } from '../raft/types.js';
 import type { ApplyResult, StateMachine } from '../storage/state-machine.js';
 import type { ImageInfo } from './backup-format.js';
-import { decodeCommand } from './commands.js';
+import { decodeCommand, type Command } from './commands.js';
 import { ApplyOrderError, InvalidCommandError, SnapshotMetaMismatchError } from './errors.js';
 import { MvccState } from './mvcc.js';
 import { decodeImage } from './snapshot-reader.js';
@@ -107,6 +107,16 @@ export class KvStore implements StateMachine<CommandResult>, ChangeFeed {
   /** What the retained change log holds, in bytes (values, keys and a share per record). */
   historyBytes(): number {
     return this.state.changeLogBytes;
+  }
+
+  /** What the live keys' current versions hold, in bytes (values, keys and a share per key). */
+  liveBytes(): number {
+    return this.state.liveBytes;
+  }
+
+  /** By how many bytes `command` would grow the live data if it succeeded (see the quota). */
+  liveGrowthOf(command: Command): number {
+    return this.state.liveGrowthOf(command);
   }
 
   /** The oldest revision a compaction may keep for the change log to hold at most `maxBytes`. */

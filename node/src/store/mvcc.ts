@@ -9,7 +9,8 @@
 //   (array, length) keeps seeing exactly that prefix.
 // - `changes[i]` is the record of revision `changesBase + i`, for every revision in
 //   [changesBase, revision]; changesBase = max(1, compactedRevision).
-// - `changeLogBytes` is the sum of `recordBytes` over `changes` (the retention policy's byte bound).
+// - `changeLogBytes` is the sum of `recordBytes` over `changes` (the retention policy's byte bound);
+//   `liveBytes` the sum over the live keys' current records (the quota).
 // - `all` holds the keys of `histories`; `live` the keys whose last record is not a tombstone.
 // - Compaction at R keeps, for each key, the newest record with modRevision <= R (unless it is a
 //   tombstone older than R) and everything after: reads at any revision >= R are exact, and the
@@ -39,6 +40,7 @@ export class MvccState {
   changes: ChangeRecord[] = [];
   changesBase = 1;
   changeLogBytes = 0;
+  liveBytes = 0;
 
   // ---- commands -------------------------------------------------------------------------------
 
@@ -209,6 +211,9 @@ export class MvccState {
 
   private append(rec: ChangeRecord): void {
     const h = this.histories.get(rec.key);
+    const before = h?.[h.length - 1];
+    if (before !== undefined && !before.deleted) this.liveBytes -= recordBytes(before);
+    if (!rec.deleted) this.liveBytes += recordBytes(rec);
     if (h === undefined) {
       this.histories.set(rec.key, [rec]);
       this.all.insert(rec.key);
@@ -220,11 +225,40 @@ export class MvccState {
     this.revision = rec.modRevision;
   }
 
-  /** Installs a change log read back from a snapshot (`changes[i]` is revision `base + i`). */
+  /**
+   * Installs a change log read back from a snapshot (`changes[i]` is revision `base + i`), once
+   * `histories` is complete; recounts both byte totals.
+   */
   setChangeLog(changes: ChangeRecord[], base: number): void {
     this.changes = changes;
     this.changesBase = base;
     this.changeLogBytes = changes.reduce((sum, rec) => sum + recordBytes(rec), 0);
+    this.liveBytes = 0;
+    for (const h of this.histories.values()) {
+      const last = h[h.length - 1] as ChangeRecord;
+      if (!last.deleted) this.liveBytes += recordBytes(last);
+    }
+  }
+
+  /**
+   * By how many bytes `cmd` would grow the live data if it succeeded (negative when it shrinks
+   * it, 0 when it would fail): what a quota checks before a write is proposed.
+   */
+  liveGrowthOf(cmd: Command): number {
+    if (cmd.type === 'compact') return 0;
+    const current = this.current(cmd.key);
+    const was = current === null ? 0 : recordBytes(current);
+    switch (cmd.type) {
+      case 'put':
+        return sizeOf(cmd.key, cmd.value, cmd.contentType) - was;
+      case 'rollback': {
+        if (cmd.toRevision > this.revision || cmd.toRevision < this.compactedRevision) return 0;
+        const then = this.recordAt(cmd.key, cmd.toRevision);
+        return then === null || then.deleted ? 0 : sizeOf(cmd.key, then.value, then.contentType) - was;
+      }
+      case 'delete':
+        return 0 - was;
+    }
   }
 
   private compact(cmd: CompactCommand): CommandResult {
@@ -405,7 +439,11 @@ export class MvccState {
  * its value, its key and content type, and a fixed share for the record itself.
  */
 export function recordBytes(rec: ChangeRecord): number {
-  return rec.value.byteLength + rec.key.length + rec.contentType.length + RECORD_OVERHEAD_BYTES;
+  return sizeOf(rec.key, rec.value, rec.contentType);
+}
+
+function sizeOf(key: string, value: Uint8Array, contentType: string): number {
+  return value.byteLength + key.length + contentType.length + RECORD_OVERHEAD_BYTES;
 }
 const RECORD_OVERHEAD_BYTES = 64;
 

@@ -19,6 +19,7 @@ import {
   LOG_LEVEL_DEFAULT,
   LOG_LEVELS,
   MAX_VALUE_BYTES,
+  QUOTA_BYTES,
   HISTORY_RETENTION,
   MEMBER_ROLES,
   NAME,
@@ -238,6 +239,7 @@ const specSchema: SchemaOf<ConfluxClusterSpec> = {
   },
   logLevel: str('Log level of the nodes.', { enum: LOG_LEVELS, default: LOG_LEVEL_DEFAULT }),
   maxValueBytes: int('Largest value a node accepts, in bytes (node default 1 MiB).', MAX_VALUE_BYTES),
+  quotaBytes: int('Writes that would grow the live keys and values past this many bytes are refused with 507 (node default 2 GiB).', QUOTA_BYTES),
   history: {
     type: 'object',
     description: 'History kept for reads at old revisions, rollbacks and watches: by count or age, and never beyond retainBytes.',

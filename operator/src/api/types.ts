@@ -44,6 +44,8 @@ export const PVC_RETENTION_DEFAULT = { whenScaled: 'Delete', whenDeleted: 'Retai
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 export const LOG_LEVEL_DEFAULT = 'info';
 export const MAX_VALUE_BYTES = { minimum: 1, maximum: 64 * 1024 * 1024 } as const;
+/** `--quota-bytes`: the live data bound (node default 2 GiB). */
+export const QUOTA_BYTES = { minimum: 1024 * 1024, maximum: 1024 * 1024 * 1024 * 1024 } as const;
 export const TERMINATION_GRACE_SECONDS_DEFAULT = 30;
 
 /**
@@ -186,6 +188,8 @@ export interface ConfluxClusterSpec {
   logLevel?: LogLevel;
   /** Largest value a node accepts (`--max-value-bytes`). */
   maxValueBytes?: number;
+  /** Live data bound (`--quota-bytes`): writes that would grow past it get 507. */
+  quotaBytes?: number;
   history?: HistorySpec;
   podTemplate?: PodTemplateOverrides;
   backup?: BackupSpec;
@@ -350,6 +354,9 @@ export function validateSpec(spec: ResolvedSpec): string[] {
   if (spec.image === '') problems.push('spec.image is required');
   if (spec.maxValueBytes !== undefined && (spec.maxValueBytes < MAX_VALUE_BYTES.minimum || spec.maxValueBytes > MAX_VALUE_BYTES.maximum)) {
     problems.push(`spec.maxValueBytes must be from ${MAX_VALUE_BYTES.minimum} to ${MAX_VALUE_BYTES.maximum}`);
+  }
+  if (spec.quotaBytes !== undefined && (!Number.isInteger(spec.quotaBytes) || spec.quotaBytes < QUOTA_BYTES.minimum || spec.quotaBytes > QUOTA_BYTES.maximum)) {
+    problems.push(`spec.quotaBytes must be an integer from ${QUOTA_BYTES.minimum} to ${QUOTA_BYTES.maximum}`);
   }
   for (const [field, bounds] of Object.entries(HISTORY_RETENTION) as [HistoryRetentionField, (typeof HISTORY_RETENTION)[HistoryRetentionField]][]) {
     const value = spec.history?.[field];

@@ -54,6 +54,7 @@ export function nodeArgs(cluster: ConfluxCluster, o: StatefulSetOptions): string
   if (spec.auth.clientTokensKey !== undefined) args.push(`--auth-token-file=${PATHS.auth}/${spec.auth.clientTokensKey}`);
   args.push(`--log-level=${spec.logLevel}`, '--log-format=json');
   if (spec.maxValueBytes !== undefined) args.push(`--max-value-bytes=${spec.maxValueBytes}`);
+  if (spec.quotaBytes !== undefined) args.push(`--quota-bytes=${spec.quotaBytes}`);
   for (const key of Object.keys(HISTORY_RETENTION) as HistoryRetentionField[]) {
     const value = spec.history?.[key];
     if (value !== undefined) args.push(`--${HISTORY_RETENTION[key].flag}=${value}`);

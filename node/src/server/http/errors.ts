@@ -14,6 +14,7 @@ import {
   NotLeaderError,
   NotReadyError,
   OutcomeUnknownError,
+  QuotaExceededError,
   OverloadedError,
   ProposalDroppedError,
   UnknownMemberError,
@@ -175,6 +176,7 @@ function fromConfluxError(err: ConfluxError): HttpErrorResponse {
     return shape(503, err.code, err.message, err.details(), retryAfter());
   }
   if (err instanceof OutcomeUnknownError) return shape(504, err.code, err.message, err.details());
+  if (err instanceof QuotaExceededError) return shape(507, err.code, err.message, err.details());
   if (err instanceof ChangeInProgressError || err instanceof NotCaughtUpError || err instanceof ConflictError) {
     return shape(409, err.code, err.message, err.details());
   }

@@ -1,10 +1,12 @@
-// The history's byte bound on a real node: with `--history-retain-bytes`, the leader compacts the
+// The store's byte bounds on a real node. With `--history-retain-bytes`, the leader compacts the
 // history through Raft long before the count policy (10,000 revisions) would, and keeps it under
-// the bound while the newest versions stay readable.
+// the bound while the newest versions stay readable. With `--quota-bytes`, writes that would grow
+// the live data past it are refused with 507 and nothing else changes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessCluster, putRetrying, waitFor, type ProcNode } from '../support/process-cluster.js';
 
 const BOUND = 64 * 1024;
+const QUOTA = 100 * 1024;
 const VALUE = 'v'.repeat(1024);
 const PUTS = 300;
 
@@ -14,7 +16,7 @@ let node: ProcNode;
 beforeAll(async () => {
   cluster = new ProcessCluster();
   [node] = (await cluster.define(['h'])) as [ProcNode];
-  cluster.start('h', ['--bootstrap', '--history-retain-bytes', String(BOUND)]);
+  cluster.start('h', ['--bootstrap', '--history-retain-bytes', String(BOUND), '--quota-bytes', String(QUOTA)]);
   await cluster.leader(15_000);
 });
 
@@ -28,7 +30,7 @@ async function history(key: string): Promise<{ modRevision: number }[]> {
   return ((await r.json()) as { items: { modRevision: number }[] }).items;
 }
 
-describe('--history-retain-bytes on a real node', () => {
+describe('the store bounds on a real node', () => {
   it('compacts the history down to the byte bound, keeping the newest versions', async () => {
     for (let i = 0; i < PUTS; i++) expect((await putRetrying(node.client, 'h/k', `${i} ${VALUE}`)).status).toBe(i === 0 ? 201 : 200);
     // Each version costs about 1.1 KB: about 58 fit under 64 KiB. The leader looks every 5 s.
@@ -44,5 +46,31 @@ describe('--history-retain-bytes on a real node', () => {
     expect(((await old.json()) as { error: { code: string } }).error.code).toBe('compacted');
     const newest = await fetch(`${node.client}/v1/kv/h/k`, { signal: AbortSignal.timeout(5000) });
     expect(await newest.text()).toBe(`${PUTS - 1} ${VALUE}`);
+  }, 60_000);
+
+  it('--quota-bytes: refuses writes that would grow the live data past it (507), and nothing else', async () => {
+    // About 1.1 KB per key: the quota of 100 KiB is reached within 100 new keys.
+    let refused: Response | null = null;
+    let stored = 0;
+    for (let i = 0; i < 100 && refused === null; i++) {
+      const r = await putRetrying(node.client, `q/${i}`, VALUE);
+      if (r.status === 507) refused = r;
+      else {
+        expect(r.status).toBe(201);
+        stored++;
+      }
+    }
+    expect(refused, 'a write past the quota is refused').not.toBeNull();
+    expect(stored).toBeGreaterThan(80);
+    expect(((await refused!.json()) as { error: unknown }).error).toMatchObject({ code: 'quota_exceeded', quotaBytes: QUOTA });
+    // The refused key was never written; reads, deletes and smaller values still pass.
+    const missing = await fetch(`${node.client}/v1/kv/q/${stored}`, { signal: AbortSignal.timeout(5000) });
+    expect(missing.status).toBe(404);
+    expect((await putRetrying(node.client, 'q/0', 'small')).status).toBe(200);
+    expect((await fetch(`${node.client}/v1/kv/q/1`, { method: 'DELETE', signal: AbortSignal.timeout(5000) })).status).toBe(200);
+    expect((await putRetrying(node.client, `q/${stored}`, VALUE)).status).toBe(201);
+    const metrics = await (await fetch(`${node.client}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    expect(metrics).toContain(`conflux_store_quota_bytes ${QUOTA}`);
+    expect(metrics).toMatch(/^conflux_store_live_bytes \d+/m);
   }, 60_000);
 });
