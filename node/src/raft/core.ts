@@ -486,6 +486,11 @@ export class RaftCore {
     return { term: this.term, vote: this.vote, commit: this.log.commit };
   }
 
+  /** The role alone, for hot paths: status() copies every follower's progress. */
+  currentRole(): Role {
+    return this.role;
+  }
+
   status(): RaftStatus {
     const progress: Record<NodeId, PeerStatus> = {};
     for (const [id, pr] of this.progress) {

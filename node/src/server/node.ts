@@ -124,7 +124,7 @@ export class ConfluxNode implements ConfluxNodeApi {
   }
 
   isLeader(): boolean {
-    return this.core.status().role === 'leader';
+    return this.core.currentRole() === 'leader';
   }
 
   async propose(command: Command, options: ProposeOptions = {}): Promise<CommandResult> {
