@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../k8s/control-plane.js';
 import { ProcessKubelet } from '../k8s/kubelet/kubelet.js';
-import { ALERTS_PATH } from '../observability/dashboard.js';
+import { ALERTS_PATH, alertRules } from '../observability/dashboard.js';
 import { promtoolCheckMetrics, TestPrometheus } from '../observability/prometheus.js';
 import { waitFor } from '../support/process-cluster.js';
 import { NON_DEFAULT_CLUSTER_VALUES, NON_DEFAULT_OPERATOR_VALUES } from './values.js';
@@ -187,7 +187,7 @@ describe('charts on the test control plane', () => {
     let rules: Awaited<ReturnType<TestPrometheus['rules']>> = [];
     await waitFor('every rule evaluated ok and inactive', async () => {
       rules = await prom!.rules();
-      return rules.length === 8 && rules.every((x) => x.health === 'ok' && x.state === 'inactive');
+      return rules.length === alertRules().length && rules.every((x) => x.health === 'ok' && x.state === 'inactive');
     }, MIN, 500).catch((err: Error) => {
       throw new Error(`${err.message}: ${JSON.stringify(rules.map((r) => [r.name, r.health, r.state]))}`);
     });

@@ -2,9 +2,24 @@
 // replaced by what a test Prometheus understands.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { loadYaml } from '@kubernetes/client-node';
 
 export const DASHBOARD_PATH = resolve(import.meta.dirname, '../../charts/conflux-operator/dashboards/conflux.json');
 export const ALERTS_PATH = resolve(import.meta.dirname, '../../charts/conflux-operator/files/conflux-alerts.yaml');
+
+export interface AlertRule {
+  alert?: string;
+  record?: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** Every rule of the chart's alerts file, in order. */
+export function alertRules(path = ALERTS_PATH): AlertRule[] {
+  return (loadYaml(readFileSync(path, 'utf8')) as { groups: { rules: AlertRule[] }[] }).groups.flatMap((g) => g.rules);
+}
 
 export interface DashboardTarget {
   refId: string;

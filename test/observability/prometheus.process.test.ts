@@ -12,13 +12,12 @@
 //   - every query of the Grafana dashboard returns data (no panel queries a metric that does not exist).
 // With CONFLUX_DASHBOARD_PNG=path the dashboard is drawn from this scrape into that PNG
 // (`make dashboard-png` writes docs/images/dashboard.png).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadYaml } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessCluster, putRetrying, waitFor, type ProcNode } from '../support/process-cluster.js';
-import { ALERTS_PATH, concreteExpr, loadDashboard, queryPanels } from './dashboard.js';
+import { ALERTS_PATH, alertRules, concreteExpr, loadDashboard, queryPanels } from './dashboard.js';
 import { renderDashboardPng } from './render-dashboard.js';
 import { promtoolCheckMetrics, TestPrometheus, type PromSample } from './prometheus.js';
 import { SimulatedOperator } from './simulated-operator.js';
@@ -27,11 +26,6 @@ const NODE_LABELS = { namespace: 'conflux-test', conflux_cluster: 'local' };
 const OPERATOR_LABELS = { namespace: 'conflux-system' };
 const SNAPSHOT_ENTRIES = 200;
 
-interface AlertRule {
-  alert: string;
-  expr: string;
-}
-const alertRules = (): AlertRule[] => (loadYaml(readFileSync(ALERTS_PATH, 'utf8')) as { groups: { rules: AlertRule[] }[] }).groups.flatMap((g) => g.rules);
 const alertExpr = (name: string) => alertRules().find((r) => r.alert === name)!.expr;
 
 /** The vector selectors of an expression (metric name and matchers), e.g. `up{conflux_cluster!=""}`. */
@@ -282,7 +276,7 @@ describe('Prometheus scraping a local 3-node cluster and the operator', () => {
     ]);
     const rules = await waitFor('every rule evaluated', async () => {
       const r = await prom.rules();
-      return r.length === 8 && r.every((x) => x.health !== 'unknown') ? r : null;
+      return r.length === alertRules().length && r.every((x) => x.health !== 'unknown') ? r : null;
     }, 60_000, 500);
     expect(rules.filter((r) => r.health !== 'ok')).toEqual([]);
   }, 120_000);

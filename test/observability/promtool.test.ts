@@ -6,9 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { loadYaml } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ALERTS_PATH, concreteExpr, loadDashboard, queryPanels } from './dashboard.js';
+import { ALERTS_PATH, alertRules, concreteExpr, loadDashboard, queryPanels } from './dashboard.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const UNIT_TESTS = join(REPO, 'test/prometheus/alerts.test.yaml');
@@ -21,20 +20,11 @@ function promtool(args: string[], input?: string) {
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-interface Rule {
-  alert?: string;
-  record?: string;
-  expr: string;
-  for?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-}
-const alertRules = (): Rule[] => (loadYaml(readFileSync(ALERTS_PATH, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
 
 describe('alert rules', () => {
   it('pass promtool check rules', () => {
     const r = promtool(['check', 'rules', ALERTS_PATH]);
-    expect(r.out).toContain('SUCCESS: 9 rules found');
+    expect(r.out).toContain(`SUCCESS: ${alertRules().length} rules found`);
     expect(r.status).toBe(0);
   });
 

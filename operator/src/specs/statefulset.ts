@@ -25,6 +25,7 @@ import {
   type AddressOptions,
 } from './names.js';
 import { restoreWrapperCommand } from './restore.js';
+import { storeBounds } from './store-bounds.js';
 
 export interface StatefulSetOptions extends AddressOptions {
   /**
@@ -54,9 +55,11 @@ export function nodeArgs(cluster: ConfluxCluster, o: StatefulSetOptions): string
   if (spec.auth.clientTokensKey !== undefined) args.push(`--auth-token-file=${PATHS.auth}/${spec.auth.clientTokensKey}`);
   args.push(`--log-level=${spec.logLevel}`, '--log-format=json');
   if (spec.maxValueBytes !== undefined) args.push(`--max-value-bytes=${spec.maxValueBytes}`);
-  if (spec.quotaBytes !== undefined) args.push(`--quota-bytes=${spec.quotaBytes}`);
+  const bounds = storeBounds(spec);
+  if (bounds.quotaBytes !== undefined) args.push(`--quota-bytes=${bounds.quotaBytes}`);
+  const history = { ...spec.history, ...(bounds.historyRetainBytes !== undefined ? { retainBytes: bounds.historyRetainBytes } : {}) };
   for (const key of Object.keys(HISTORY_RETENTION) as HistoryRetentionField[]) {
-    const value = spec.history?.[key];
+    const value = history[key];
     if (value !== undefined) args.push(`--${HISTORY_RETENTION[key].flag}=${value}`);
   }
   for (const key of Object.keys(RAFT_INT_TUNABLES) as RaftIntTunable[]) {
