@@ -20,6 +20,21 @@ function fakeTarget(leader = true) {
   };
 }
 
+/** A leader over a real store, whose compactions apply at once; `proposals` lists their revisions. */
+function realStore() {
+  const f = new Feeder();
+  const proposals: number[] = [];
+  const target = {
+    isLeader: () => true,
+    store: f.store,
+    propose: async (c: Command): Promise<CommandResult> => {
+      if (c.type === 'compact') proposals.push(c.revision);
+      return f.run(c);
+    },
+  };
+  return { f, target, proposals };
+}
+
 describe('history retention', () => {
   it('count policy: keeps the last N revisions and spaces compactions out', async () => {
     const { state, target } = fakeTarget();
@@ -62,16 +77,7 @@ describe('history retention', () => {
 
   it('byte policy: keeps the history under the bound whatever the count allows, in steps of a tenth', async () => {
     // A real store: 1 KiB values, a count policy that would keep 10,000 revisions, and 100 KiB of history at most.
-    const f = new Feeder();
-    const proposals: number[] = [];
-    const target = {
-      isLeader: () => true,
-      store: f.store,
-      propose: async (c: Command): Promise<CommandResult> => {
-        if (c.type === 'compact') proposals.push(c.revision);
-        return f.run(c);
-      },
-    };
+    const { f, target, proposals } = realStore();
     const limit = 100 * 1024;
     const r = new HistoryRetention({ target, clock: { monotonicMs: () => 0, wallMs: () => 0 }, logger: silentLogger, retainRevisions: 10_000, retainBytes: limit, intervalMs: 1000 });
     const value = 'v'.repeat(1024);
@@ -96,16 +102,7 @@ describe('history retention', () => {
   });
 
   it('byte policy: the count policy still applies when it keeps less', async () => {
-    const f = new Feeder();
-    const proposals: number[] = [];
-    const target = {
-      isLeader: () => true,
-      store: f.store,
-      propose: async (c: Command): Promise<CommandResult> => {
-        if (c.type === 'compact') proposals.push(c.revision);
-        return f.run(c);
-      },
-    };
+    const { f, target, proposals } = realStore();
     const r = new HistoryRetention({ target, clock: { monotonicMs: () => 0, wallMs: () => 0 }, logger: silentLogger, retainRevisions: 10, retainBytes: 1024 * 1024, intervalMs: 1000 });
     for (let i = 0; i < 21; i++) f.put('k', 'small');
     await r.check();
