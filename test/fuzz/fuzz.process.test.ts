@@ -146,7 +146,7 @@ describe(`fuzzing a real node (FUZZ_SEED=${seed}, ${total} cases)`, () => {
     expect(cluster.running().map((n) => n.id), 'the node is still running').toEqual(['fz']);
     const changed = changes(before, await snapshot());
     if (changed.length > 0) console.log(`node log after the change:\n${(await cluster.logs('fz')).split('\n').slice(-60).join('\n')}`);
-    expect(changed, `data, term or members changed (FUZZ_SEED=${seed})`).toEqual([]);
+    expect(changed, `data, term or members changed (FUZZ_SEED=${seed}): ${changed.join('; ')}`).toEqual([]);
     expect(await cluster.logs('fz')).not.toContain('unexpected error');
   }, 240_000);
 

@@ -34,7 +34,8 @@ function failureLines(r) {
 function brief(message) {
   // eslint-disable-next-line no-control-regex
   const plain = String(message ?? '').replace(/\u001b\[[0-9;]*m/g, '').split('\n').filter((l) => l.trim() !== '' && !/^\s+at /.test(l));
-  return plain.slice(0, 4).join(' | ').slice(0, 1200);
+  // The message, then the start of the diff (vitest abbreviates arrays in the message itself).
+  return plain.slice(0, 10).join(' | ').slice(0, 1500);
 }
 
 function countFilesFailedWithoutFailedTests(r) {
