@@ -9,6 +9,7 @@ import type { NodeFlags } from './cli/node-flags.js';
 import { parseClientTokens, readSingleToken, tokenAuthorizer } from './server/auth.js';
 import { createClientServerApp } from './server/http/app.js';
 import { attachClientErrorHandler } from './server/http/client-errors.js';
+import { connectionLimits, limitConnections, openFilesLimit } from './server/connection-limits.js';
 import type { Authorize } from './server/http/types.js';
 import type { Logger } from './server/logger.js';
 import { NodeMetrics } from './server/metrics.js';
@@ -138,6 +139,11 @@ export async function startNode(flags: NodeFlags, logger: winston.Logger, onFata
     : http.createServer({ keepAliveTimeout: 65_000 }, client.app);
   // An https.Server emits the same request and clientError events (it is an http.Server underneath).
   attachClientErrorHandler(server as http.Server, logger);
+  const openFiles = openFilesLimit();
+  const limits = connectionLimits(openFiles, flags.maxConnections);
+  limitConnections(server, 'client', limits.client, logger, () => metrics.connectionDropped('client'));
+  limitConnections(runtime.peerServer, 'peer', limits.peer, logger, () => metrics.connectionDropped('peer'));
+  logger.info('connection limits', { client: limits.client ?? 'none', peer: limits.peer ?? 'none', openFiles: openFiles ?? 'unknown' });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -43,7 +43,8 @@ function openWatch(port: number): Promise<Stream> {
 beforeAll(async () => {
   cluster = new ProcessCluster();
   [node] = (await cluster.define(['w'])) as [ProcNode];
-  cluster.start('w', ['--bootstrap', '--max-watchers', String(WATCHERS)]);
+  // The connection bound is set, not derived from the open-files limit, so that it never ends below the watchers.
+  cluster.start('w', ['--bootstrap', '--max-watchers', String(WATCHERS), '--max-connections', String(WATCHERS + 100)]);
   await cluster.leader(15_000);
   expect((await putRetrying(node.client, 'w/warmup', 'x')).status).toBe(201);
 });

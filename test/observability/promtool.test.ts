@@ -38,6 +38,7 @@ describe('alert rules', () => {
       'ConfluxFsyncLatencyHigh',
       'ConfluxDiskNearlyFull',
       'ConfluxStoreNearQuota',
+      'ConfluxConnectionsRefused',
       'ConfluxSnapshotFailures',
       'ConfluxOperatorReconcileErrors',
     ]);

@@ -40,6 +40,8 @@ export interface NodeFlags {
   historyRetainBytes: number;
   /** Writes that would grow the live keys and values past this many bytes are refused (507). */
   quotaBytes: number;
+  /** Client-port connections open at once; absent: derived from the open-files limit. */
+  maxConnections?: number;
   tunables: Partial<RaftTunables>;
 }
 
@@ -67,6 +69,7 @@ export const flagSpecs: FlagSpec[] = [
   { name: 'log-level', kind: 'string', help: 'error|warn|info|debug (default info)' },
   { name: 'log-format', kind: 'string', help: 'json|text (default json)' },
   { name: 'max-value-bytes', kind: 'int', help: 'largest value accepted (default 1048576)' },
+  { name: 'max-connections', kind: 'int', help: 'client connections open at once; more are closed at once (default: what the open-files limit leaves after a reserve)' },
   { name: 'max-watchers', kind: 'int', help: 'watch streams served at once; more get 429 (default 1000)' },
   { name: 'history-retain-revisions', kind: 'int', help: 'keep the newest N revisions of history (default 10000)' },
   { name: 'history-retain-ms', kind: 'int', help: 'keep history younger than this many ms instead' },
@@ -194,6 +197,7 @@ export function parseNodeFlags(argv: string[], env: NodeJS.ProcessEnv): NodeFlag
     historyRetainMs: int('history-retain-ms'),
     historyRetainBytes: int('history-retain-bytes') ?? DEFAULT_HISTORY_RETAIN_BYTES,
     quotaBytes: int('quota-bytes') ?? DEFAULT_QUOTA_BYTES,
+    maxConnections: int('max-connections'),
     tunables,
   };
 }

@@ -59,6 +59,7 @@ export class NodeMetrics {
   private readonly snapshotBytes: Gauge<'kind'>;
   private readonly snapshotSeconds: Histogram<'kind'>;
   private readonly snapshotFailures: Counter<'kind'>;
+  private readonly connectionsDropped: Counter<'port'>;
   private readonly memberHealthy: Gauge<'member' | 'role'>;
   private readonly httpSeconds: Histogram<'route' | 'method' | 'code'>;
   /** Children of httpSeconds by "route method code": routes are patterns, so this stays small. */
@@ -170,6 +171,12 @@ export class NodeMetrics {
       labelNames: ['kind'],
       registers,
     });
+    this.connectionsDropped = new Counter({
+      name: 'conflux_connections_dropped_total',
+      help: 'Connections closed at once because the port was at its limit (--max-connections, or the open-files limit).',
+      labelNames: ['port'],
+      registers,
+    });
     this.memberHealthy = new Gauge({
       name: 'conflux_member_healthy',
       help: 'The leader\'s view of each member, as in GET /admin/members: 1 if it answered recently or holds every committed entry, else 0 (reported by the leader only).',
@@ -236,6 +243,7 @@ export class NodeMetrics {
     for (const result of ['committed', 'refused', 'dropped', 'timeout'] as const) this.proposals.inc({ result }, 0);
     for (const kind of ['taken', 'sent', 'installed'] as const) this.snapshots.inc({ kind }, 0);
     for (const kind of ['sent', 'received'] as const) this.snapshotFailures.inc({ kind }, 0);
+    for (const port of ['client', 'peer'] as const) this.connectionsDropped.inc({ port }, 0);
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -267,6 +275,10 @@ export class NodeMetrics {
     this.snapshots.inc({ kind });
     this.snapshotBytes.set({ kind }, bytes);
     if (seconds !== undefined) this.snapshotSeconds.observe({ kind }, seconds);
+  }
+
+  connectionDropped(port: 'client' | 'peer'): void {
+    this.connectionsDropped.inc({ port });
   }
 
   snapshotFailed(kind: SnapshotFailureKind): void {
