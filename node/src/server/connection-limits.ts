@@ -10,7 +10,7 @@ import type { Logger } from './logger.js';
 
 /** File descriptors kept out of the ports' budget: segments, snapshots, peer links, the runtime. */
 export const RESERVED_FILES = 512;
-/** The peer port's share of the budget (members, forwarded writes, snapshot transfers). */
+/** The peer port's share of the budget (other members' streams, requests and snapshot transfers). */
 const PEER_SHARE = 0.1;
 const MIN_CLIENT = 64;
 const MIN_PEER = 32;
