@@ -75,11 +75,12 @@ export class NodeMetrics {
     // `collect` callbacks run with the gauge as `this`; they reach the source through `self`.
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
-    const fromStatus = (pick: (s: NodeStatus) => number) =>
+    const fromSource = (pick: (s: MetricsSource) => number) =>
       function (this: Gauge) {
         const s = self.source;
-        if (s !== null) this.set(pick(s.status()));
+        if (s !== null) this.set(pick(s));
       };
+    const fromStatus = (pick: (s: NodeStatus) => number) => fromSource((s) => pick(s.status()));
 
     this.term = new Gauge({ name: 'conflux_raft_term', help: 'Current Raft term.', registers, collect: fromStatus((s) => s.term) });
     this.commitIndex = new Gauge({
@@ -98,9 +99,7 @@ export class NodeMetrics {
       name: 'conflux_raft_is_leader',
       help: '1 if this node is the leader, else 0.',
       registers,
-      collect() {
-        if (self.source !== null) this.set(self.source.isLeader() ? 1 : 0);
-      },
+      collect: fromSource((s) => (s.isLeader() ? 1 : 0)),
     });
     this.leaderChanges = new Counter({
       name: 'conflux_raft_leader_changes_total',
@@ -197,45 +196,25 @@ export class NodeMetrics {
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     });
-    this.watchers = new Gauge({
-      name: 'conflux_watchers',
-      help: 'Open watchers.',
-      registers,
-      collect() {
-        if (self.source !== null) this.set(self.source.watches.activeCount());
-      },
-    });
-    this.keys = new Gauge({
-      name: 'conflux_keys',
-      help: 'Live keys in the store.',
-      registers,
-      collect() {
-        if (self.source !== null) this.set(self.source.store.keyCount());
-      },
-    });
+    this.watchers = new Gauge({ name: 'conflux_watchers', help: 'Open watchers.', registers, collect: fromSource((s) => s.watches.activeCount()) });
+    this.keys = new Gauge({ name: 'conflux_keys', help: 'Live keys in the store.', registers, collect: fromSource((s) => s.store.keyCount()) });
     this.storeRevision = new Gauge({
       name: 'conflux_store_revision',
       help: 'Revision of the last change applied to the store.',
       registers,
-      collect() {
-        if (self.source !== null) this.set(self.source.store.revision());
-      },
+      collect: fromSource((s) => s.store.revision()),
     });
     this.storeLiveBytes = new Gauge({
       name: 'conflux_store_live_bytes',
       help: 'Bytes held by the live keys and values (what --quota-bytes bounds).',
       registers,
-      collect() {
-        if (self.source !== null) this.set(self.source.store.liveBytes());
-      },
+      collect: fromSource((s) => s.store.liveBytes()),
     });
     this.storeHistoryBytes = new Gauge({
       name: 'conflux_store_history_bytes',
       help: 'Bytes held by the retained history (what --history-retain-bytes bounds).',
       registers,
-      collect() {
-        if (self.source !== null) this.set(self.source.store.historyBytes());
-      },
+      collect: fromSource((s) => s.store.historyBytes()),
     });
     // Only with a quota: a 0 would read as "over quota" to the alert that divides by it.
     if (options.quotaBytes !== undefined) new Gauge({ name: 'conflux_store_quota_bytes', help: 'The live-data quota (--quota-bytes).', registers }).set(options.quotaBytes);
