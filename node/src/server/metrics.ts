@@ -45,33 +45,23 @@ export class NodeMetrics {
   readonly registry = new Registry();
   private source: MetricsSource | null = null;
 
-  private readonly term: Gauge;
-  private readonly commitIndex: Gauge;
-  private readonly appliedIndex: Gauge;
-  private readonly isLeader: Gauge;
   private readonly leaderChanges: Counter;
   private readonly proposals: Counter<'result'>;
   private readonly fsyncSeconds: Histogram;
   private readonly applySeconds: Histogram;
   private readonly applyEntries: Counter;
-  private readonly replicationLag: Gauge<'peer'>;
   private readonly snapshots: Counter<'kind'>;
   private readonly snapshotBytes: Gauge<'kind'>;
   private readonly snapshotSeconds: Histogram<'kind'>;
   private readonly snapshotFailures: Counter<'kind'>;
   private readonly connectionsDropped: Counter<'port'>;
-  private readonly memberHealthy: Gauge<'member' | 'role'>;
   private readonly httpSeconds: Histogram<'route' | 'method' | 'code'>;
   /** Children of httpSeconds by "route method code": routes are patterns, so this stays small. */
   private readonly httpChildren = new Map<string, { observe(value: number): void }>();
-  private readonly watchers: Gauge;
-  private readonly keys: Gauge;
-  private readonly storeRevision: Gauge;
-  private readonly storeLiveBytes: Gauge;
-  private readonly storeHistoryBytes: Gauge;
 
   constructor(options: NodeMetricsOptions = {}) {
     const registers = [this.registry];
+    // Gauges read at scrape time are held by the registry alone; nothing else writes them.
     // `collect` callbacks run with the gauge as `this`; they reach the source through `self`.
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
@@ -82,20 +72,20 @@ export class NodeMetrics {
       };
     const fromStatus = (pick: (s: NodeStatus) => number) => fromSource((s) => pick(s.status()));
 
-    this.term = new Gauge({ name: 'conflux_raft_term', help: 'Current Raft term.', registers, collect: fromStatus((s) => s.term) });
-    this.commitIndex = new Gauge({
+    new Gauge({ name: 'conflux_raft_term', help: 'Current Raft term.', registers, collect: fromStatus((s) => s.term) });
+    new Gauge({
       name: 'conflux_raft_commit_index',
       help: 'Highest log index known committed.',
       registers,
       collect: fromStatus((s) => s.commitIndex),
     });
-    this.appliedIndex = new Gauge({
+    new Gauge({
       name: 'conflux_raft_applied_index',
       help: 'Highest log index applied to the store.',
       registers,
       collect: fromStatus((s) => s.appliedIndex),
     });
-    this.isLeader = new Gauge({
+    new Gauge({
       name: 'conflux_raft_is_leader',
       help: '1 if this node is the leader, else 0.',
       registers,
@@ -129,7 +119,7 @@ export class NodeMetrics {
       help: 'Committed entries applied to the store.',
       registers,
     });
-    this.replicationLag = new Gauge({
+    new Gauge({
       name: 'conflux_replication_lag_entries',
       help: 'Entries each peer is behind the leader (reported by the leader only).',
       labelNames: ['peer'],
@@ -176,7 +166,7 @@ export class NodeMetrics {
       labelNames: ['port'],
       registers,
     });
-    this.memberHealthy = new Gauge({
+    new Gauge({
       name: 'conflux_member_healthy',
       help: 'The leader\'s view of each member, as in GET /admin/members: 1 if it answered recently or holds every committed entry, else 0 (reported by the leader only).',
       labelNames: ['member', 'role'],
@@ -196,21 +186,21 @@ export class NodeMetrics {
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     });
-    this.watchers = new Gauge({ name: 'conflux_watchers', help: 'Open watchers.', registers, collect: fromSource((s) => s.watches.activeCount()) });
-    this.keys = new Gauge({ name: 'conflux_keys', help: 'Live keys in the store.', registers, collect: fromSource((s) => s.store.keyCount()) });
-    this.storeRevision = new Gauge({
+    new Gauge({ name: 'conflux_watchers', help: 'Open watchers.', registers, collect: fromSource((s) => s.watches.activeCount()) });
+    new Gauge({ name: 'conflux_keys', help: 'Live keys in the store.', registers, collect: fromSource((s) => s.store.keyCount()) });
+    new Gauge({
       name: 'conflux_store_revision',
       help: 'Revision of the last change applied to the store.',
       registers,
       collect: fromSource((s) => s.store.revision()),
     });
-    this.storeLiveBytes = new Gauge({
+    new Gauge({
       name: 'conflux_store_live_bytes',
       help: 'Bytes held by the live keys and values (what --quota-bytes bounds).',
       registers,
       collect: fromSource((s) => s.store.liveBytes()),
     });
-    this.storeHistoryBytes = new Gauge({
+    new Gauge({
       name: 'conflux_store_history_bytes',
       help: 'Bytes held by the retained history (what --history-retain-bytes bounds).',
       registers,
