@@ -21,6 +21,7 @@ import { compareKeys, validateKey, validatePrefix } from './keys.js';
 import { SortedKeySet } from './sorted-keys.js';
 import type {
   ChangeRecord,
+  CommandFailure,
   CommandResult,
   HistoryItem,
   KeyValue,
@@ -144,6 +145,24 @@ export class MvccState {
     const current = this.current(cmd.key);
     const failed = this.checkIfMatch(cmd.key, current, cmd.ifMatchModRevision);
     if (failed !== null) return failed;
+    const then = this.rollbackSource(cmd);
+    if ('ok' in then) return then;
+    const rec = this.write(cmd.key, current, then.value, then.contentType);
+    return {
+      ok: true,
+      type: 'rollback',
+      key: cmd.key,
+      revision: this.revision,
+      created: current === null,
+      createRevision: rec.createRevision,
+      modRevision: rec.modRevision,
+      version: rec.version,
+      toRevision: cmd.toRevision,
+    };
+  }
+
+  /** The version a rollback brings back, or why it cannot (the If-Match check aside). */
+  private rollbackSource(cmd: RollbackCommand): ChangeRecord | CommandFailure {
     const n = cmd.toRevision;
     if (n > this.revision) {
       return {
@@ -174,18 +193,7 @@ export class MvccState {
         message: `key did not exist at revision ${n}`,
       };
     }
-    const rec = this.write(cmd.key, current, then.value, then.contentType);
-    return {
-      ok: true,
-      type: 'rollback',
-      key: cmd.key,
-      revision: this.revision,
-      created: current === null,
-      createRevision: rec.createRevision,
-      modRevision: rec.modRevision,
-      version: rec.version,
-      toRevision: n,
-    };
+    return then;
   }
 
   private write(
@@ -252,9 +260,8 @@ export class MvccState {
       case 'put':
         return sizeOf(cmd.key, cmd.value, cmd.contentType) - was;
       case 'rollback': {
-        if (cmd.toRevision > this.revision || cmd.toRevision < this.compactedRevision) return 0;
-        const then = this.recordAt(cmd.key, cmd.toRevision);
-        return then === null || then.deleted ? 0 : sizeOf(cmd.key, then.value, then.contentType) - was;
+        const then = this.rollbackSource(cmd);
+        return 'ok' in then ? 0 : sizeOf(cmd.key, then.value, then.contentType) - was;
       }
       case 'delete':
         return 0 - was;
