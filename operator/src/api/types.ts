@@ -348,22 +348,18 @@ export function resolveSpec(spec: Partial<ConfluxClusterSpec> | undefined): Reso
  */
 export function validateSpec(spec: ResolvedSpec): string[] {
   const problems: string[] = [];
-  if (!Number.isInteger(spec.replicas) || spec.replicas < REPLICAS.minimum || spec.replicas > REPLICAS.maximum) {
-    problems.push(`spec.replicas must be an integer from ${REPLICAS.minimum} to ${REPLICAS.maximum}`);
-  }
+  const integerIn = (path: string, value: number | undefined, bounds: { minimum: number; maximum: number }): void => {
+    if (value !== undefined && (!Number.isInteger(value) || value < bounds.minimum || value > bounds.maximum)) {
+      problems.push(`${path} must be an integer from ${bounds.minimum} to ${bounds.maximum}`);
+    }
+  };
+  integerIn('spec.replicas', spec.replicas, REPLICAS);
   if (spec.image === '') problems.push('spec.image is required');
   if (spec.maxValueBytes !== undefined && (spec.maxValueBytes < MAX_VALUE_BYTES.minimum || spec.maxValueBytes > MAX_VALUE_BYTES.maximum)) {
     problems.push(`spec.maxValueBytes must be from ${MAX_VALUE_BYTES.minimum} to ${MAX_VALUE_BYTES.maximum}`);
   }
-  if (spec.quotaBytes !== undefined && (!Number.isInteger(spec.quotaBytes) || spec.quotaBytes < QUOTA_BYTES.minimum || spec.quotaBytes > QUOTA_BYTES.maximum)) {
-    problems.push(`spec.quotaBytes must be an integer from ${QUOTA_BYTES.minimum} to ${QUOTA_BYTES.maximum}`);
-  }
-  for (const [field, bounds] of Object.entries(HISTORY_RETENTION) as [HistoryRetentionField, (typeof HISTORY_RETENTION)[HistoryRetentionField]][]) {
-    const value = spec.history?.[field];
-    if (value !== undefined && (!Number.isInteger(value) || value < bounds.minimum || value > bounds.maximum)) {
-      problems.push(`spec.history.${field} must be an integer from ${bounds.minimum} to ${bounds.maximum}`);
-    }
-  }
+  integerIn('spec.quotaBytes', spec.quotaBytes, QUOTA_BYTES);
+  for (const field of Object.keys(HISTORY_RETENTION) as HistoryRetentionField[]) integerIn(`spec.history.${field}`, spec.history?.[field], HISTORY_RETENTION[field]);
   if (!new RegExp(QUANTITY_PATTERN).test(spec.storage.size)) problems.push(`spec.storage.size ${JSON.stringify(spec.storage.size)} is not a quantity`);
   const { electionTicksMin: min, electionTicksMax: max } = spec.raft;
   if ((min ?? ELECTION_TICKS_NODE_DEFAULT.min) >= (max ?? ELECTION_TICKS_NODE_DEFAULT.max)) problems.push('spec.raft.electionTicksMax must be above spec.raft.electionTicksMin');
@@ -371,9 +367,7 @@ export function validateSpec(spec: ResolvedSpec): string[] {
     const b = spec.backup;
     const cron = cronProblem(typeof b.schedule === 'string' ? b.schedule : '');
     if (cron !== null) problems.push(`spec.backup.schedule: ${cron}`);
-    if (!Number.isInteger(b.retain) || b.retain < BACKUP_RETAIN.minimum || b.retain > BACKUP_RETAIN.maximum) {
-      problems.push(`spec.backup.retain must be an integer from ${BACKUP_RETAIN.minimum} to ${BACKUP_RETAIN.maximum}`);
-    }
+    integerIn('spec.backup.retain', b.retain, BACKUP_RETAIN);
     if (b.volumeClaimName !== undefined && !new RegExp(PVC_NAME.pattern).test(b.volumeClaimName)) problems.push(`spec.backup.volumeClaimName ${JSON.stringify(b.volumeClaimName)} is not a PVC name`);
     if (b.size !== undefined && !new RegExp(QUANTITY_PATTERN).test(b.size)) problems.push(`spec.backup.size ${JSON.stringify(b.size)} is not a quantity`);
   }
