@@ -99,17 +99,7 @@ export class MvccState {
     }
     const failed = this.checkIfMatch(cmd.key, current, cmd.ifMatchModRevision);
     if (failed !== null) return failed;
-    const rec = this.write(cmd.key, current, cmd.value, cmd.contentType);
-    return {
-      ok: true,
-      type: 'put',
-      key: cmd.key,
-      revision: this.revision,
-      created: current === null,
-      createRevision: rec.createRevision,
-      modRevision: rec.modRevision,
-      version: rec.version,
-    };
+    return { ok: true, type: 'put', ...this.written(current, this.write(cmd.key, current, cmd.value, cmd.contentType)) };
   }
 
   private delete(cmd: DeleteCommand): CommandResult {
@@ -147,17 +137,18 @@ export class MvccState {
     if (failed !== null) return failed;
     const then = this.rollbackSource(cmd);
     if ('ok' in then) return then;
-    const rec = this.write(cmd.key, current, then.value, then.contentType);
+    return { ok: true, type: 'rollback', ...this.written(current, this.write(cmd.key, current, then.value, then.contentType)), toRevision: cmd.toRevision };
+  }
+
+  /** What a put or rollback answers about the version it wrote (`current`: the one it replaced). */
+  private written(current: ChangeRecord | null, rec: ChangeRecord) {
     return {
-      ok: true,
-      type: 'rollback',
-      key: cmd.key,
+      key: rec.key,
       revision: this.revision,
       created: current === null,
       createRevision: rec.createRevision,
       modRevision: rec.modRevision,
       version: rec.version,
-      toRevision: cmd.toRevision,
     };
   }
 
